@@ -1,0 +1,251 @@
+"""Login, logout, registration, whoami and devices."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
+
+from tumar.api.http import Auth, Body, Svc, ok, parse
+from tumar.core.requester import Requester
+from tumar.core.services import Services
+from tumar.errors import AuthRequired, MatrixError, forbidden
+
+router = APIRouter()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class Identifier(_Model):
+    type: StrictStr
+    user: StrictStr | None = None
+
+
+class LoginBody(_Model):
+    type: StrictStr
+    identifier: Identifier | None = None
+    user: StrictStr | None = None
+    password: StrictStr | None = None
+    device_id: StrictStr | None = None
+    initial_device_display_name: StrictStr | None = None
+    refresh_token: StrictBool | None = None
+
+
+class AuthDict(_Model):
+    type: StrictStr | None = None
+    session: StrictStr | None = None
+    token: StrictStr | None = None
+    password: StrictStr | None = None
+    identifier: Identifier | None = None
+    user: StrictStr | None = None
+
+
+class RegisterBody(_Model):
+    username: StrictStr | None = None
+    password: StrictStr | None = None
+    device_id: StrictStr | None = None
+    initial_device_display_name: StrictStr | None = None
+    inhibit_login: StrictBool = False
+    refresh_token: StrictBool | None = None
+    auth: AuthDict | None = None
+
+
+class DeviceUpdate(_Model):
+    display_name: StrictStr | None = None
+
+
+class DeleteDevices(_Model):
+    devices: list[StrictStr]
+    auth: AuthDict | None = None
+
+
+class DeleteDevice(_Model):
+    auth: AuthDict | None = None
+
+
+def uia_required(flows: list[list[str]], error: str | None = None) -> AuthRequired:
+    return AuthRequired(flows, secrets.token_urlsafe(12), error)
+
+
+@router.get("/login")
+async def login_flows() -> Any:
+    return ok({"flows": [{"type": "m.login.password"}]})
+
+
+@router.post("/login")
+async def login(request: Request, svc: Svc, body: Body) -> Any:
+    req = parse(LoginBody, body)
+    if req.type != "m.login.password":
+        raise MatrixError(400, "M_UNKNOWN", f"Unsupported login type {req.type!r}.")
+    user = req.identifier.user if req.identifier and req.identifier.type == "m.id.user" else None
+    user = user or req.user
+    if req.identifier is not None and req.identifier.type != "m.id.user":
+        raise MatrixError(400, "M_UNKNOWN", "Only the m.id.user identifier is supported.")
+    if not user or req.password is None:
+        raise MatrixError(400, "M_BAD_JSON", "A user and a password are required.")
+    ip = request.client.host if request.client else None
+    user_id = await svc.accounts.check_password_login(user, req.password, ip)
+    session = await svc.accounts.do_open_session(
+        user_id, req.device_id, req.initial_device_display_name
+    )
+    return ok(
+        {
+            "user_id": session.user_id,
+            "access_token": session.access_token,
+            "device_id": session.device_id,
+            "home_server": svc.settings.server_name,
+            "well_known": {"m.homeserver": {"base_url": svc.settings.effective_public_baseurl}},
+        }
+    )
+
+
+@router.post("/logout")
+async def logout(svc: Svc, requester: Auth) -> Any:
+    await svc.accounts.do_logout(requester)
+    return ok()
+
+
+@router.post("/logout/all")
+async def logout_all(svc: Svc, requester: Auth) -> Any:
+    await svc.accounts.do_logout_all(requester)
+    return ok()
+
+
+@router.get("/account/whoami")
+async def whoami(requester: Auth) -> Any:
+    return ok({"user_id": requester.user_id, "device_id": requester.device_id, "is_guest": False})
+
+
+def _registration_flows(svc: Services) -> list[list[str]]:
+    mode = svc.settings.registration
+    if mode == "open":
+        return [["m.login.dummy"], ["m.login.registration_token"]]
+    return [["m.login.registration_token"]]
+
+
+@router.post("/register")
+async def register(svc: Svc, body: Body, kind: str = "user") -> Any:
+    if kind == "guest":
+        raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled.")
+    if kind != "user":
+        raise MatrixError(400, "M_INVALID_PARAM", "kind must be 'user' or 'guest'.")
+    if svc.settings.registration == "closed":
+        raise forbidden("Registration is closed on this server; ask your administrator.")
+    req = parse(RegisterBody, body)
+    if req.username is not None:
+        await svc.accounts.check_username(req.username.lower())
+    auth = req.auth
+    flows = _registration_flows(svc)
+    if auth is None or auth.type is None:
+        raise uia_required(flows)
+    token: str | None = None
+    if auth.type == "m.login.registration_token":
+        if not auth.token or not await svc.accounts.registration_token_valid(auth.token):
+            raise uia_required(flows, "The registration token is not valid.")
+        token = auth.token
+    elif not (auth.type == "m.login.dummy" and ["m.login.dummy"] in flows):
+        raise uia_required(flows, f"Authentication type {auth.type!r} is not offered.")
+    if req.password is None:
+        raise MatrixError(400, "M_MISSING_PARAM", "A password is required.")
+    localpart = (req.username or "user" + secrets.token_hex(5)).lower()
+    svc.accounts.check_password(req.password)
+    user_id = await svc.accounts.do_create_user(localpart, req.password, registration_token=token)
+    if req.inhibit_login:
+        return ok({"user_id": user_id})
+    session = await svc.accounts.do_open_session(
+        user_id, req.device_id, req.initial_device_display_name
+    )
+    return ok(
+        {
+            "user_id": user_id,
+            "access_token": session.access_token,
+            "device_id": session.device_id,
+            "home_server": svc.settings.server_name,
+        }
+    )
+
+
+@router.get("/register/available")
+async def register_available(svc: Svc, username: str) -> Any:
+    if svc.settings.registration == "closed":
+        raise forbidden("Registration is closed on this server.")
+    await svc.accounts.check_username(username.lower())
+    return ok({"available": True})
+
+
+@router.get("/register/m.login.registration_token/validity")
+async def token_validity(svc: Svc, token: str) -> Any:
+    if svc.settings.registration == "closed":
+        raise forbidden("Registration is closed on this server.")
+    return ok({"valid": await svc.accounts.registration_token_valid(token)})
+
+
+# ---- devices ------------------------------------------------------------------------------
+
+
+def _device_json(device: Any) -> dict[str, Any]:
+    return {
+        "device_id": device.device_id,
+        "display_name": device.display_name,
+        "last_seen_ts": device.last_seen_ts,
+        "last_seen_ip": device.last_seen_ip,
+    }
+
+
+@router.get("/devices")
+async def list_devices(svc: Svc, requester: Auth) -> Any:
+    devices = await svc.accounts.list_devices(requester.user_id)
+    return ok({"devices": [_device_json(d) for d in devices]})
+
+
+@router.get("/devices/{device_id}")
+async def get_device(svc: Svc, requester: Auth, device_id: str) -> Any:
+    return ok(_device_json(await svc.accounts.get_device(requester.user_id, device_id)))
+
+
+@router.put("/devices/{device_id}")
+async def rename_device(svc: Svc, requester: Auth, device_id: str, body: Body) -> Any:
+    req = parse(DeviceUpdate, body)
+    await svc.accounts.do_rename_device(requester.user_id, device_id, req.display_name)
+    return ok()
+
+
+async def _check_password_uia(
+    svc: Services, requester: Requester, auth: AuthDict | None, ip: str | None
+) -> None:
+    flows = [["m.login.password"]]
+    if auth is None or auth.type is None:
+        raise uia_required(flows)
+    if auth.type != "m.login.password" or auth.password is None:
+        raise uia_required(flows, "Confirm with your password.")
+    user = auth.identifier.user if auth.identifier else auth.user
+    user = user or requester.user_id
+    try:
+        user_id = await svc.accounts.check_password_login(user, auth.password, ip)
+    except MatrixError as exc:
+        if exc.errcode == "M_LIMIT_EXCEEDED":
+            raise
+        raise uia_required(flows, "Invalid password.") from None
+    if user_id != requester.user_id:
+        raise forbidden("You can only confirm with your own password.")
+
+
+@router.delete("/devices/{device_id}")
+async def delete_device(svc: Svc, requester: Auth, device_id: str, body: Body) -> Any:
+    req = parse(DeleteDevice, body)
+    await svc.accounts.get_device(requester.user_id, device_id)
+    await _check_password_uia(svc, requester, req.auth, requester.ip)
+    await svc.accounts.do_delete_devices(requester.user_id, [device_id])
+    return ok()
+
+
+@router.post("/delete_devices")
+async def delete_devices(svc: Svc, requester: Auth, body: Body) -> Any:
+    req = parse(DeleteDevices, body)
+    await _check_password_uia(svc, requester, req.auth, requester.ip)
+    await svc.accounts.do_delete_devices(requester.user_id, list(req.devices))
+    return ok()

@@ -1,0 +1,104 @@
+"""HTTP plumbing shared by every route: JSON responses, request bodies, authentication."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
+
+from tumar.core.requester import Requester
+from tumar.core.services import Services
+from tumar.errors import MatrixError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def ok(body: Any = None, status: int = 200) -> JSONResponse:
+    return JSONResponse({} if body is None else body, status_code=status)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+Svc = Annotated[Services, Depends(get_services)]
+
+
+def access_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise MatrixError(401, "M_MISSING_TOKEN", "The Authorization header is not Bearer.")
+        return token.strip()
+    return request.query_params.get("access_token")
+
+
+async def get_requester(request: Request) -> Requester:
+    token = access_token(request)
+    if not token:
+        raise MatrixError(401, "M_MISSING_TOKEN", "Missing access token.")
+    ip = request.client.host if request.client else None
+    return await get_services(request).accounts.get_requester(token, ip)
+
+
+Auth = Annotated[Requester, Depends(get_requester)]
+
+
+async def get_json_body(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; an empty body is ``{}``."""
+    limit: int = get_services(request).settings.max_request_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise MatrixError(400, "M_NOT_JSON", "The request body is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise MatrixError(400, "M_BAD_JSON", "The request body must be a JSON object.")
+    return value
+
+
+Body = Annotated[dict[str, Any], Depends(get_json_body)]
+
+
+def too_large(limit: int) -> MatrixError:
+    return MatrixError(413, "M_TOO_LARGE", f"The request body is larger than {limit} bytes.")
+
+
+def parse(model: type[M], body: dict[str, Any]) -> M:
+    """Validate a JSON body against a model; every problem is listed in the error."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise MatrixError(400, "M_BAD_JSON", describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    return "Invalid request: " + "; ".join(parts)

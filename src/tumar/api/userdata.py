@@ -1,0 +1,158 @@
+"""Account data, receipts, read markers, typing and profiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+
+from tumar.api.http import Auth, Body, Svc, ok, parse
+from tumar.errors import MatrixError, forbidden
+from tumar.ids import RoomId, UserId, valid_event_id
+from tumar.store import events as event_store
+
+router = APIRouter()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class ReceiptBody(_Model):
+    thread_id: StrictStr | None = None
+
+
+class ReadMarkers(_Model):
+    read: StrictStr | None = None
+    read_private: StrictStr | None = None
+    fully_read: StrictStr | None = None
+
+
+class TypingBody(_Model):
+    typing: StrictBool
+    timeout: StrictInt | None = None
+
+
+def _own(requester_user: str, user_id: str) -> None:
+    UserId.parse(user_id)
+    if requester_user != user_id:
+        raise forbidden("You can only access your own account data.")
+
+
+@router.put("/user/{user_id}/account_data/{data_type}")
+async def put_account_data(
+    svc: Svc, requester: Auth, user_id: str, data_type: str, body: Body
+) -> Any:
+    _own(requester.user_id, user_id)
+    await svc.userdata.do_put_account_data(requester, data_type, body)
+    return ok()
+
+
+@router.get("/user/{user_id}/account_data/{data_type}")
+async def get_account_data(svc: Svc, requester: Auth, user_id: str, data_type: str) -> Any:
+    _own(requester.user_id, user_id)
+    return ok(dict(await svc.userdata.get_account_data(requester, data_type)))
+
+
+@router.put("/user/{user_id}/rooms/{room_id}/account_data/{data_type}")
+async def put_room_account_data(
+    svc: Svc, requester: Auth, user_id: str, room_id: str, data_type: str, body: Body
+) -> Any:
+    _own(requester.user_id, user_id)
+    RoomId.parse(room_id)
+    await svc.userdata.do_put_account_data(requester, data_type, body, room_id)
+    return ok()
+
+
+@router.get("/user/{user_id}/rooms/{room_id}/account_data/{data_type}")
+async def get_room_account_data(
+    svc: Svc, requester: Auth, user_id: str, room_id: str, data_type: str
+) -> Any:
+    _own(requester.user_id, user_id)
+    RoomId.parse(room_id)
+    return ok(dict(await svc.userdata.get_account_data(requester, data_type, room_id)))
+
+
+@router.post("/rooms/{room_id}/receipt/{receipt_type}/{event_id}")
+async def receipt(
+    svc: Svc, requester: Auth, room_id: str, receipt_type: str, event_id: str, body: Body
+) -> Any:
+    req = parse(ReceiptBody, body)
+    RoomId.parse(room_id)
+    if not valid_event_id(event_id):
+        raise MatrixError(400, "M_INVALID_PARAM", "Invalid event id.")
+    await svc.userdata.do_receipt(requester, room_id, receipt_type, event_id, req.thread_id or "")
+    return ok()
+
+
+@router.post("/rooms/{room_id}/read_markers")
+async def read_markers(svc: Svc, requester: Auth, room_id: str, body: Body) -> Any:
+    req = (
+        ReadMarkers.model_validate(
+            {
+                "read": body.get("m.read"),
+                "read_private": body.get("m.read.private"),
+                "fully_read": body.get("m.fully_read"),
+            }
+        )
+        if all(
+            isinstance(body.get(k), str | None)
+            for k in ("m.read", "m.read.private", "m.fully_read")
+        )
+        else None
+    )
+    if req is None:
+        raise MatrixError(400, "M_BAD_JSON", "Read markers must be event ids.")
+    RoomId.parse(room_id)
+    for receipt_type, event_id in (
+        ("m.fully_read", req.fully_read),
+        ("m.read", req.read),
+        ("m.read.private", req.read_private),
+    ):
+        if event_id is not None:
+            await svc.userdata.do_receipt(requester, room_id, receipt_type, event_id)
+    return ok()
+
+
+@router.put("/rooms/{room_id}/typing/{user_id}")
+async def typing(svc: Svc, requester: Auth, room_id: str, user_id: str, body: Body) -> Any:
+    req = parse(TypingBody, body)
+    RoomId.parse(room_id)
+    if user_id != requester.user_id:
+        raise forbidden("You can only set your own typing state.")
+    async with svc.db.read() as conn:
+        members = await event_store.room_members(conn, room_id, ("join",))
+    if requester.user_id not in members:
+        raise forbidden("You are not in this room.")
+    timeout = req.timeout if req.timeout is not None and req.timeout > 0 else 30_000
+    await svc.typing.set_typing(room_id, requester.user_id, req.typing, timeout, members)
+    return ok()
+
+
+@router.get("/profile/{user_id}")
+async def get_profile(svc: Svc, user_id: str) -> Any:
+    UserId.parse(user_id)
+    return ok(await svc.profile.get_profile(user_id))
+
+
+@router.get("/profile/{user_id}/{field}")
+async def get_profile_field(svc: Svc, user_id: str, field: str) -> Any:
+    UserId.parse(user_id)
+    profile = await svc.profile.get_profile(user_id)
+    if field not in ("displayname", "avatar_url"):
+        raise MatrixError(404, "M_NOT_FOUND", "Unknown profile field.")
+    return ok({field: profile[field]} if field in profile else {})
+
+
+@router.put("/profile/{user_id}/{field}")
+async def set_profile_field(svc: Svc, requester: Auth, user_id: str, field: str, body: Body) -> Any:
+    UserId.parse(user_id)
+    if user_id != requester.user_id:
+        raise forbidden("You can only change your own profile.")
+    if field not in ("displayname", "avatar_url"):
+        raise MatrixError(400, "M_UNRECOGNIZED", "Only displayname and avatar_url can be set.")
+    if field not in body:
+        raise MatrixError(400, "M_MISSING_PARAM", f"The body needs `{field}`.")
+    await svc.profile.do_set_field(requester, field, body[field])
+    return ok()

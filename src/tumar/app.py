@@ -1,0 +1,87 @@
+"""The ASGI application: routes mounted under v3 and r0, Matrix-style errors everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from tumar import __version__
+from tumar.api import accounts, events, misc, rooms, sync, userdata
+from tumar.api.http import JSONResponse
+from tumar.api.middleware import MatrixHTTPMiddleware
+from tumar.config import Settings
+from tumar.core.services import Services, build_services
+from tumar.errors import MatrixError
+
+CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
+
+
+def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """Build the app. Given ``services``, the caller owns their start and close."""
+    owned = services is None
+    svc = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if owned:
+            await svc.start()
+        try:
+            yield
+        finally:
+            if owned:
+                await svc.close()
+
+    app = FastAPI(
+        title="tumar",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.services = svc
+    for prefix in CLIENT_PREFIXES:
+        for module in (accounts, rooms, events, sync, userdata):
+            app.include_router(module.router, prefix=prefix)
+        app.include_router(misc.client, prefix=prefix)
+    app.include_router(misc.top)
+    _install_error_handlers(app)
+    app.add_middleware(MatrixHTTPMiddleware)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def matrix_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, MatrixError)
+        return JSONResponse(exc.to_body(), status_code=exc.status)
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            body: dict[str, Any] = {"errcode": "M_UNRECOGNIZED", "error": "Method not allowed."}
+        elif exc.status_code == 404:
+            body = {"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request."}
+        else:
+            body = {"errcode": "M_UNKNOWN", "error": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code)
+
+    async def validation_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        parts = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body")]
+            parts.append(f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}")
+        return JSONResponse(
+            {"errcode": "M_INVALID_PARAM", "error": "Invalid parameter: " + "; ".join(parts)},
+            status_code=400,
+        )
+
+    app.add_exception_handler(MatrixError, matrix_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)

@@ -1,0 +1,35 @@
+"""The bus carries doorbells only: "the stream moved to position P; these users are affected".
+
+Readers always re-read the database from their last position, so a lost doorbell costs latency,
+never data. Implementations: :mod:`tumar.bus.local` (in-process) and, for several nodes, Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Doorbell:
+    position: int
+    """Stream position after the write (0 for ephemeral-only changes such as typing)."""
+    users: frozenset[str]
+    """Users whose sync may have changed."""
+    typing_serial: int = 0
+    """Serial of the ephemeral typing stream, when the change is a typing update."""
+    rooms: frozenset[str] = field(default_factory=frozenset)
+
+
+Handler = Callable[[Doorbell], None]
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+
+    async def publish(self, bell: Doorbell) -> None: ...
+
+    def subscribe(self, handler: Handler) -> None: ...
+
+    async def close(self) -> None: ...

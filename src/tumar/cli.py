@@ -1,0 +1,165 @@
+"""The ``tumar`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from tumar.config import Settings, load_settings
+from tumar.core.requester import Requester
+from tumar.core.services import Services, build_services
+from tumar.errors import MatrixError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        args.config,
+        data_dir=getattr(args, "data_dir", None),
+        database_url=getattr(args, "database_url", None),
+    )
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="TOML config file (or TUMAR_CONFIG)")
+    p.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
+    p.add_argument("--database-url", help="SQLAlchemy URL; default SQLite in the data dir")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="tumar", description="tumar work messenger server")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    _common(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8008)
+    serve.add_argument("--demo", action="store_true", help="seed demo users and a room")
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    _common(migrate)
+
+    user = sub.add_parser("user", help="manage accounts")
+    users = user.add_subparsers(dest="user_command", required=True)
+    create = users.add_parser("create", help="create an account")
+    _common(create)
+    create.add_argument("localpart")
+    create.add_argument("--password", help="password (asked for when omitted)")
+    create.add_argument("--admin", action="store_true")
+    create.add_argument("--display-name")
+    listing = users.add_parser("list", help="list accounts")
+    _common(listing)
+    deactivate = users.add_parser("deactivate", help="deactivate an account")
+    _common(deactivate)
+    deactivate.add_argument("localpart")
+
+    token = sub.add_parser("registration-token", help="create a registration token")
+    _common(token)
+    token.add_argument("--uses", type=int, default=1)
+    return root
+
+
+async def _with_services(settings: Settings, job: Callable[[Services], Awaitable[int]]) -> int:
+    svc = build_services(settings)
+    try:
+        await svc.db.migrate()
+        return await job(svc)
+    finally:
+        await svc.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    import os
+
+    if args.config is None and os.environ.get("TUMAR_CONFIG"):
+        args.config = Path(os.environ["TUMAR_CONFIG"])
+    try:
+        settings = _settings(args)
+    except Exception as exc:  # a bad config file or variable: say so plainly
+        print(f"tumar: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "serve":
+            return _serve(settings, args.host, args.port, args.demo)
+        return asyncio.run(_with_services(settings, lambda svc: _dispatch(args, svc)))
+    except MatrixError as exc:
+        print(f"tumar: {exc.error}", file=sys.stderr)
+        return 1
+
+
+async def _dispatch(args: argparse.Namespace, svc: Services) -> int:
+    if args.command == "migrate":
+        print("Database is up to date.")
+        return 0
+    if args.command == "registration-token":
+        print(await svc.accounts.do_create_registration_token(uses_allowed=args.uses))
+        return 0
+    if args.user_command == "create":
+        password = args.password or getpass.getpass("Password: ")
+        user_id = await svc.accounts.do_create_user(
+            args.localpart, password, admin=args.admin, displayname=args.display_name
+        )
+        print(f"Created {user_id}")
+        return 0
+    if args.user_command == "list":
+        for u in await svc.accounts.list_users():
+            flags = " ".join(
+                f for f, on in (("admin", u.is_admin), ("deactivated", u.deactivated)) if on
+            )
+            print(f"{u.user_id}\t{u.displayname or ''}\t{flags}".rstrip())
+        return 0
+    if args.user_command == "deactivate":
+        user_id = svc.accounts.user_id_for(args.localpart)
+        rooms = await svc.accounts.do_deactivate(user_id)
+        for room_id in rooms:
+            await svc.rooms.do_membership(Requester(user_id, ""), room_id, "leave")
+        print(f"Deactivated {user_id}; left {len(rooms)} rooms.")
+        return 0
+    raise AssertionError(args)
+
+
+def _serve(settings: Settings, host: str, port: int, demo: bool) -> int:
+    import uvicorn
+
+    from tumar.app import build_app
+    from tumar.demo import seed_demo
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    svc = build_services(settings)
+    app = build_app(settings, svc)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        await svc.start()
+        try:
+            if demo:
+                for line in await seed_demo(svc):
+                    print(line)
+            print(f"tumar serving {settings.server_name} on http://{host}:{port}/")
+            print(f"Point a Matrix client at http://{host}:{port} as the homeserver.")
+            await server.serve()
+        finally:
+            await svc.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Wakes long-polling ``/sync`` requests of exactly the users a write affected."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from tumar.bus.base import Doorbell
+from tumar.core.tokens import SyncToken
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
+        self._user_pos: dict[str, int] = {}
+        self._user_typing: dict[str, int] = {}
+
+    def on_doorbell(self, bell: Doorbell) -> None:
+        for user in bell.users:
+            if bell.position and bell.position > self._user_pos.get(user, 0):
+                self._user_pos[user] = bell.position
+            if bell.typing_serial and bell.typing_serial > self._user_typing.get(user, 0):
+                self._user_typing[user] = bell.typing_serial
+            for fut in self._waiters.pop(user, ()):
+                if not fut.done():
+                    fut.set_result(None)
+
+    def has_news(self, user_id: str, since: SyncToken) -> bool:
+        return (
+            self._user_pos.get(user_id, 0) > since.pos
+            or self._user_typing.get(user_id, 0) > since.typing
+        )
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(v) for v in self._waiters.values())
+
+    async def wait(self, user_id: str, since: SyncToken, timeout: float) -> bool:
+        """Wait until something newer than ``since`` affects the user, or the timeout ends.
+
+        Returns whether the user was woken (True) or the wait timed out (False).
+        """
+        if self.has_news(user_id, since):
+            return True
+        if timeout <= 0:
+            return False
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters[user_id].add(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            waiters = self._waiters.get(user_id)
+            if waiters is not None:
+                waiters.discard(fut)
+                if not waiters:
+                    del self._waiters[user_id]

@@ -1,0 +1,152 @@
+"""What ``/createRoom`` writes: the initial events in the order the spec gives. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tumar.bus.base import Bus
+from tumar.clock import Clock
+from tumar.core.requester import Requester
+from tumar.core.rooms import NewEvent, RoomService, _Batch
+from tumar.errors import MatrixError
+from tumar.ids import RoomId
+from tumar.policy.power_levels import validate_power_levels_content
+from tumar.store import rooms as room_store
+from tumar.store.db import Database
+
+ROOM_VERSION = "11"
+SUPPORTED_ROOM_VERSIONS = ("11",)
+Preset = Literal["private_chat", "public_chat", "trusted_private_chat"]
+
+_PRESETS: dict[str, dict[str, str]] = {
+    "private_chat": {"join_rule": "invite", "history": "shared", "guest": "can_join"},
+    "trusted_private_chat": {"join_rule": "invite", "history": "shared", "guest": "can_join"},
+    "public_chat": {"join_rule": "public", "history": "shared", "guest": "forbidden"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPlan:
+    creator: str
+    preset: Preset
+    name: str | None = None
+    topic: str | None = None
+    alias: str | None = None
+    invite: Sequence[str] = ()
+    is_direct: bool = False
+    creation_content: Mapping[str, Any] = field(default_factory=dict)
+    initial_state: Sequence[NewEvent] = ()
+    power_level_override: Mapping[str, Any] | None = None
+    room_version: str = ROOM_VERSION
+
+
+def default_power_levels(plan: RoomPlan) -> dict[str, Any]:
+    users = {plan.creator: 100}
+    if plan.preset == "trusted_private_chat":
+        users.update({u: 100 for u in plan.invite})
+    return {
+        "users": users,
+        "users_default": 0,
+        "events": {
+            "m.room.name": 50,
+            "m.room.power_levels": 100,
+            "m.room.history_visibility": 100,
+            "m.room.canonical_alias": 50,
+            "m.room.avatar": 50,
+            "m.room.tombstone": 100,
+            "m.room.server_acl": 100,
+            "m.room.encryption": 100,
+        },
+        "events_default": 0,
+        "state_default": 50,
+        "ban": 50,
+        "kick": 50,
+        "redact": 50,
+        "invite": 50 if plan.preset == "public_chat" else 0,
+        "historical": 100,
+        "notifications": {"room": 50},
+    }
+
+
+def initial_events(plan: RoomPlan, creator_profile: Mapping[str, Any]) -> list[NewEvent]:
+    """create, creator join, power levels, canonical alias, preset events, initial_state,
+    name, topic; invites are sent afterwards as membership events."""
+    preset = _PRESETS[plan.preset]
+    create_content = {**plan.creation_content, "room_version": plan.room_version}
+    create_content.pop("creator", None)
+    power_levels = default_power_levels(plan)
+    if plan.power_level_override:
+        power_levels.update(plan.power_level_override)
+    out = [
+        NewEvent("m.room.create", create_content, ""),
+        NewEvent("m.room.member", {"membership": "join", **creator_profile}, plan.creator),
+        NewEvent("m.room.power_levels", power_levels, ""),
+    ]
+    if plan.alias is not None:
+        out.append(NewEvent("m.room.canonical_alias", {"alias": plan.alias}, ""))
+    out += [
+        NewEvent("m.room.join_rules", {"join_rule": preset["join_rule"]}, ""),
+        NewEvent("m.room.history_visibility", {"history_visibility": preset["history"]}, ""),
+        NewEvent("m.room.guest_access", {"guest_access": preset["guest"]}, ""),
+    ]
+    out += list(plan.initial_state)
+    if plan.name is not None:
+        out.append(NewEvent("m.room.name", {"name": plan.name}, ""))
+    if plan.topic is not None:
+        out.append(NewEvent("m.room.topic", {"topic": plan.topic}, ""))
+    return out
+
+
+class RoomCreator:
+    """``/createRoom``: all initial events and invites in one transaction."""
+
+    def __init__(
+        self, rooms: RoomService, db: Database, bus: Bus, clock: Clock, server_name: str
+    ) -> None:
+        self._rooms = rooms
+        self._db = db
+        self._bus = bus
+        self._clock = clock
+        self._server_name = server_name
+
+    async def do_create_room(self, requester: Requester, plan: RoomPlan, visibility: str) -> str:
+        if plan.room_version not in SUPPORTED_ROOM_VERSIONS:
+            raise MatrixError(
+                400,
+                "M_UNSUPPORTED_ROOM_VERSION",
+                f"Room version {plan.room_version} is not supported.",
+            )
+        if plan.power_level_override:
+            merged = {**plan.power_level_override}
+            verdict = validate_power_levels_content(merged)
+            if not verdict:
+                raise MatrixError(400, "M_BAD_JSON", verdict.reason)
+        room_id = str(RoomId.generate(self._server_name))
+        now = self._clock.now_ms()
+        async with self._db.write() as conn:
+            for user in plan.invite:
+                await self._rooms._local_user(conn, user)
+            if plan.alias is not None and await room_store.alias_room(conn, plan.alias):
+                raise MatrixError(400, "M_ROOM_IN_USE", f"The alias {plan.alias} is taken.")
+            profile = await self._rooms._profile_content(conn, requester.user_id)
+            await room_store.insert_room(
+                conn, room_id, plan.room_version, requester.user_id, visibility, now
+            )
+            if plan.alias is not None:
+                await room_store.insert_alias(conn, plan.alias, room_id, requester.user_id)
+            batch = _Batch(conn, room_id)
+            for ev in initial_events(plan, profile):
+                await self._rooms._append(batch, requester.user_id, ev)
+            for user in plan.invite:
+                content: dict[str, Any] = {"membership": "invite"}
+                content.update(await self._rooms._profile_content(conn, user))
+                if plan.is_direct:
+                    content["is_direct"] = True
+                await self._rooms._append(
+                    batch, requester.user_id, NewEvent("m.room.member", content, user)
+                )
+            bell = await self._rooms._ring(conn, room_id, batch)
+        await self._bus.publish(bell)
+        return room_id

@@ -1,0 +1,376 @@
+"""Room writes: creating rooms, sending events, membership, redaction. The only writer of
+events and room state.
+
+Every command is one transaction. Event creation in a room is serialised by the room lock;
+each event takes the next global stream position; current state is updated in the same
+transaction; the doorbell rings after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tumar.bus.base import Bus, Doorbell
+from tumar.clock import Clock
+from tumar.config import Settings
+from tumar.core.ratelimit import RateLimiter
+from tumar.core.requester import Requester
+from tumar.errors import MatrixError, forbidden, not_found
+from tumar.ids import RoomAlias, RoomId, UserId, new_event_id
+from tumar.policy.event_auth import AuthEvent, can_redact, check_event_auth
+from tumar.policy.power_levels import validate_power_levels_content
+from tumar.policy.redaction import redact_content
+from tumar.store import accounts as account_store
+from tumar.store import events as event_store
+from tumar.store import rooms as room_store
+from tumar.store.db import Database
+from tumar.store.events import StateKey, StoredEvent
+
+MAX_EVENT_BYTES = 65_536
+CREATE = ("m.room.create", "")
+POWER_LEVELS = ("m.room.power_levels", "")
+JOIN_RULES = ("m.room.join_rules", "")
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    type: str
+    content: Mapping[str, Any]
+    state_key: str | None = None
+
+
+@dataclass
+class _Batch:
+    """Events appended to one room inside one transaction, with the state they see."""
+
+    conn: AsyncConnection
+    room_id: str
+    state: dict[StateKey, StoredEvent | None] = field(default_factory=dict)
+    written: list[StoredEvent] = field(default_factory=list)
+
+    async def load(self, keys: Iterable[StateKey]) -> None:
+        missing = [k for k in keys if k not in self.state]
+        if missing:
+            found = await event_store.current_state_map(self.conn, self.room_id, missing)
+            for key in missing:
+                self.state[key] = found.get(key)
+
+    def auth_state(self) -> dict[StateKey, AuthEvent]:
+        return {
+            key: AuthEvent(
+                type=ev.type, sender=ev.sender, content=ev.content, state_key=ev.state_key
+            )
+            for key, ev in self.state.items()
+            if ev is not None
+        }
+
+
+def auth_keys(sender: str, ev: NewEvent) -> list[StateKey]:
+    keys = [CREATE, POWER_LEVELS, JOIN_RULES, ("m.room.member", sender)]
+    if ev.type == "m.room.member" and ev.state_key is not None:
+        keys.append(("m.room.member", ev.state_key))
+    if ev.state_key is not None:
+        keys.append((ev.type, ev.state_key))
+    return keys
+
+
+def check_event_size(room_id: str, sender: str, ev: NewEvent) -> None:
+    size = len(orjson.dumps(ev.content)) + len(room_id) + len(sender) + len(ev.type) + 200
+    if ev.state_key is not None:
+        size += len(ev.state_key)
+    if size > MAX_EVENT_BYTES:
+        raise MatrixError(413, "M_TOO_LARGE", "The event is larger than 65536 bytes.")
+
+
+class RoomService:
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        clock: Clock,
+        settings: Settings,
+        send_limiter: RateLimiter,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._clock = clock
+        self._settings = settings
+        self._send_limiter = send_limiter
+
+    # ---- the one path that appends events -------------------------------------------------
+
+    async def _append(
+        self,
+        batch: _Batch,
+        sender: str,
+        ev: NewEvent,
+        *,
+        device_id: str | None = None,
+        txn_id: str | None = None,
+    ) -> StoredEvent:
+        check_event_size(batch.room_id, sender, ev)
+        await batch.load(auth_keys(sender, ev))
+        decision = check_event_auth(
+            AuthEvent(type=ev.type, sender=sender, content=ev.content, state_key=ev.state_key),
+            batch.auth_state(),
+        )
+        if not decision:
+            raise forbidden(decision.reason)
+        previous = batch.state.get((ev.type, ev.state_key)) if ev.state_key is not None else None
+        pos = await self._db.allocate_positions(batch.conn)
+        stored = StoredEvent(
+            stream_pos=pos,
+            event_id=new_event_id(),
+            room_id=batch.room_id,
+            type=ev.type,
+            state_key=ev.state_key,
+            sender=sender,
+            content=dict(ev.content),
+            origin_server_ts=self._clock.now_ms(),
+            prev_content=previous.content if previous is not None else None,
+            replaces_state=previous.event_id if previous is not None else None,
+            membership=_membership_of(ev),
+            txn_id=txn_id,
+            txn_device_id=device_id if txn_id is not None else None,
+        )
+        await event_store.insert_event(batch.conn, stored)
+        if txn_id is not None and device_id is not None:
+            await event_store.insert_txn(
+                batch.conn, sender, device_id, txn_id, stored.event_id, stored.origin_server_ts
+            )
+        if ev.state_key is not None:
+            batch.state[(ev.type, ev.state_key)] = stored
+        batch.written.append(stored)
+        return stored
+
+    async def _ring(self, conn: AsyncConnection, room_id: str, batch: _Batch) -> Doorbell:
+        users = set(await event_store.room_members(conn, room_id, ("join", "invite")))
+        users.update(
+            e.state_key for e in batch.written if e.type == "m.room.member" and e.state_key
+        )
+        return Doorbell(position=batch.written[-1].stream_pos, users=frozenset(users))
+
+    async def _run(
+        self,
+        room_id: str,
+        sender: str,
+        events: Sequence[NewEvent],
+        *,
+        device_id: str | None = None,
+        txn_id: str | None = None,
+    ) -> list[StoredEvent]:
+        """Append ``events`` to an existing room in one transaction, then ring the doorbell."""
+        async with self._db.write() as conn:
+            if txn_id is not None and device_id is not None:
+                existing = await event_store.find_txn(conn, sender, device_id, txn_id)
+                if existing is not None:
+                    found = await event_store.get_event(conn, existing)
+                    assert found is not None
+                    return [found]
+            if not await self._db.lock_room(conn, room_id):
+                raise forbidden(
+                    f"You cannot send to {room_id}: it does not exist or you are not in it."
+                )
+            batch = _Batch(conn, room_id)
+            for ev in events:
+                await self._append(batch, sender, ev, device_id=device_id, txn_id=txn_id)
+            bell = await self._ring(conn, room_id, batch)
+        await self._bus.publish(bell)
+        return batch.written
+
+    # ---- sending ----------------------------------------------------------------------------
+
+    async def do_send(
+        self,
+        requester: Requester,
+        room_id: str,
+        event_type: str,
+        content: Mapping[str, Any],
+        *,
+        state_key: str | None = None,
+        txn_id: str | None = None,
+    ) -> str:
+        RoomId.parse(room_id)
+        self._send_limiter.check(requester.user_id)
+        if event_type == "m.room.redaction" and state_key is None:
+            redacts = content.get("redacts")
+            if not isinstance(redacts, str):
+                raise MatrixError(400, "M_BAD_JSON", "A redaction needs `redacts` in its content.")
+            return await self.do_redact(
+                requester, room_id, redacts, content.get("reason"), txn_id=txn_id
+            )
+        if state_key is not None:
+            await self._check_state_content(event_type, state_key, content, room_id)
+        written = await self._run(
+            room_id,
+            requester.user_id,
+            [NewEvent(event_type, content, state_key)],
+            device_id=requester.device_id,
+            txn_id=txn_id,
+        )
+        return written[0].event_id
+
+    async def _check_state_content(
+        self, event_type: str, state_key: str, content: Mapping[str, Any], room_id: str
+    ) -> None:
+        if event_type == "m.room.power_levels":
+            verdict = validate_power_levels_content(content)
+            if not verdict:
+                raise MatrixError(400, "M_BAD_JSON", verdict.reason)
+        elif event_type == "m.room.member":
+            if content.get("membership") not in ("join", "leave", "invite", "ban", "knock"):
+                raise MatrixError(400, "M_BAD_JSON", "Unknown or missing `membership`.")
+        elif event_type == "m.room.canonical_alias":
+            await self._check_canonical_alias(content, room_id)
+
+    async def _check_canonical_alias(self, content: Mapping[str, Any], room_id: str) -> None:
+        aliases: list[object] = []
+        if "alias" in content and content["alias"] is not None:
+            aliases.append(content["alias"])
+        alt = content.get("alt_aliases", [])
+        if not isinstance(alt, list):
+            raise MatrixError(400, "M_BAD_JSON", "`alt_aliases` must be a list.")
+        aliases.extend(alt)
+        async with self._db.read() as conn:
+            for alias in aliases:
+                if not isinstance(alias, str):
+                    raise MatrixError(400, "M_BAD_ALIAS", "Aliases must be strings.")
+                RoomAlias.parse(alias)
+                if await room_store.alias_room(conn, alias) != room_id:
+                    raise MatrixError(
+                        400, "M_BAD_ALIAS", f"The alias {alias} does not point to this room."
+                    )
+
+    async def do_redact(
+        self,
+        requester: Requester,
+        room_id: str,
+        event_id: str,
+        reason: object = None,
+        *,
+        txn_id: str | None = None,
+    ) -> str:
+        content: dict[str, Any] = {"redacts": event_id}
+        if reason is not None:
+            if not isinstance(reason, str):
+                raise MatrixError(400, "M_BAD_JSON", "`reason` must be a string.")
+            content["reason"] = reason
+        sender = requester.user_id
+        async with self._db.write() as conn:
+            if txn_id is not None:
+                existing = await event_store.find_txn(conn, sender, requester.device_id, txn_id)
+                if existing is not None:
+                    return existing
+            if not await self._db.lock_room(conn, room_id):
+                raise forbidden(f"You are not in the room {room_id}.")
+            target = await event_store.get_event(conn, event_id)
+            if target is None or target.room_id != room_id:
+                raise not_found("No such event in this room.")
+            batch = _Batch(conn, room_id)
+            await batch.load([CREATE, POWER_LEVELS, ("m.room.member", sender)])
+            verdict = can_redact(batch.auth_state(), sender, target.sender)
+            if not verdict:
+                raise forbidden(verdict.reason)
+            redaction = await self._append(
+                batch,
+                sender,
+                NewEvent("m.room.redaction", content),
+                device_id=requester.device_id,
+                txn_id=txn_id,
+            )
+            if target.redacted_by is None:
+                await event_store.redact_event(
+                    conn, event_id, redact_content(target.type, target.content), redaction.event_id
+                )
+            bell = await self._ring(conn, room_id, batch)
+        await self._bus.publish(bell)
+        return redaction.event_id
+
+    # ---- membership -------------------------------------------------------------------------
+
+    async def _profile_content(self, conn: AsyncConnection, user_id: str) -> dict[str, Any]:
+        user = await account_store.get_user(conn, user_id)
+        content: dict[str, Any] = {}
+        if user is not None:
+            if user.displayname is not None:
+                content["displayname"] = user.displayname
+            if user.avatar_url is not None:
+                content["avatar_url"] = user.avatar_url
+        return content
+
+    async def _local_user(self, conn: AsyncConnection, user_id: str) -> None:
+        parsed = UserId.parse(user_id)
+        if parsed.server_name != self._settings.server_name:
+            raise forbidden("Federation is disabled: only local users can be invited.")
+        user = await account_store.get_user(conn, user_id)
+        if user is None or user.deactivated:
+            raise not_found(f"The user {user_id} does not exist.")
+
+    async def do_membership(
+        self,
+        requester: Requester,
+        room_id: str,
+        membership: str,
+        *,
+        target: str | None = None,
+        reason: object = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> str:
+        """invite / join / leave / kick (leave of another) / ban / unban (leave of a banned)."""
+        RoomId.parse(room_id)
+        target = target or requester.user_id
+        content: dict[str, Any] = {"membership": membership, **(extra or {})}
+        if reason is not None:
+            if not isinstance(reason, str):
+                raise MatrixError(400, "M_BAD_JSON", "`reason` must be a string.")
+            content["reason"] = reason
+        async with self._db.read() as conn:
+            if target != requester.user_id:
+                await self._local_user(conn, target)
+            if membership in ("join", "invite"):
+                content.update(await self._profile_content(conn, target))
+            if not await room_store.room_exists(conn, room_id):
+                raise not_found(f"The room {room_id} does not exist.")
+        written = await self._run(
+            room_id, requester.user_id, [NewEvent("m.room.member", content, target)]
+        )
+        if membership == "join":
+            async with self._db.write() as conn:
+                await room_store.unforget(conn, target, room_id)
+        return written[0].event_id
+
+    async def resolve_room(self, room_id_or_alias: str) -> str:
+        if room_id_or_alias.startswith("#"):
+            RoomAlias.parse(room_id_or_alias)
+            async with self._db.read() as conn:
+                room_id = await room_store.alias_room(conn, room_id_or_alias)
+            if room_id is None:
+                raise not_found(f"The room alias {room_id_or_alias} is unknown.")
+            return room_id
+        RoomId.parse(room_id_or_alias)
+        return room_id_or_alias
+
+    async def do_forget(self, requester: Requester, room_id: str) -> None:
+        RoomId.parse(room_id)
+        async with self._db.write() as conn:
+            state = await event_store.current_state_map(
+                conn, room_id, [("m.room.member", requester.user_id)]
+            )
+            member = state.get(("m.room.member", requester.user_id))
+            if member is None:
+                raise not_found("You have never been in this room.")
+            if member.membership in ("join", "invite"):
+                raise MatrixError(400, "M_UNKNOWN", "Leave the room before forgetting it.")
+            await room_store.forget(conn, requester.user_id, room_id)
+
+
+def _membership_of(ev: NewEvent) -> str | None:
+    if ev.type != "m.room.member":
+        return None
+    value = ev.content.get("membership")
+    return value if isinstance(value, str) else None

@@ -1,0 +1,292 @@
+"""``/sync``: initial and incremental, with long-polling.
+
+A sync reads the stream position P first, then everything at or below P; the next token is P.
+Positions above P are left for the next sync, so nothing is seen twice or skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tumar.clock import Clock
+from tumar.core.notifier import Notifier
+from tumar.core.requester import Requester
+from tumar.core.serialize import client_events, stripped_state
+from tumar.core.tokens import SyncToken, pagination_token
+from tumar.core.typing import TypingService
+from tumar.policy.filters import (
+    Filter,
+    RoomEventFilter,
+    apply_event_fields,
+    effective_limit,
+    event_matches,
+    room_allowed,
+)
+from tumar.store import events as event_store
+from tumar.store import rooms as room_store
+from tumar.store import userdata as data_store
+from tumar.store.db import Database
+from tumar.store.events import Membership, StoredEvent
+from tumar.store.userdata import AccountData, Receipt
+
+STRIPPED_STATE_TYPES = (
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.name",
+    "m.room.avatar",
+    "m.room.canonical_alias",
+    "m.room.encryption",
+    "m.room.topic",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    requester: Requester
+    since: SyncToken | None
+    filter: Filter
+    timeout_ms: int = 0
+    full_state: bool = False
+
+
+@dataclass(slots=True)
+class _Window:
+    """What one sync covers: positions in (after, upto], typing serials after ``typing``."""
+
+    conn: AsyncConnection
+    req: SyncRequest
+    after: int | None
+    upto: int
+    typing_now: int
+    now_ms: int
+
+    @property
+    def initial(self) -> bool:
+        return self.after is None
+
+
+class SyncService:
+    def __init__(
+        self, db: Database, notifier: Notifier, typing: TypingService, clock: Clock
+    ) -> None:
+        self._db = db
+        self._notifier = notifier
+        self._typing = typing
+        self._clock = clock
+
+    async def sync(self, req: SyncRequest) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + req.timeout_ms / 1000
+        while True:
+            body, has_content, token = await self._build(req)
+            remaining = deadline - loop.time()
+            if has_content or req.since is None or req.full_state or remaining <= 0:
+                return body
+            woken = await self._notifier.wait(req.requester.user_id, token, remaining)
+            if not woken:
+                body["next_batch"] = str(token)
+                return body
+
+    async def _build(self, req: SyncRequest) -> tuple[dict[str, Any], bool, SyncToken]:
+        typing_now = self._typing.serial
+        async with self._db.read() as conn:
+            upto = await self._db.current_position(conn)
+            after = None if req.since is None or req.full_state else req.since.pos
+            if req.full_state and req.since is not None:
+                after = None
+            w = _Window(conn, req, after, upto, typing_now, self._clock.now_ms())
+            body = await self._rooms_and_data(w)
+        token = SyncToken(upto, typing_now)
+        body["next_batch"] = str(token)
+        has_content = bool(
+            body["rooms"]["join"]
+            or body["rooms"]["invite"]
+            or body["rooms"]["leave"]
+            or body["account_data"]["events"]
+        )
+        return body, has_content, token
+
+    async def _rooms_and_data(self, w: _Window) -> dict[str, Any]:
+        user = w.req.requester.user_id
+        room_filter = w.req.filter.room
+        memberships = [
+            m
+            for m in await event_store.memberships_of(w.conn, user)
+            if m.stream_pos <= w.upto and room_allowed(room_filter, m.room_id)
+        ]
+        data = await data_store.account_data_since(w.conn, user, w.after or 0, w.upto)
+        room_data: defaultdict[str, list[AccountData]] = defaultdict(list)
+        global_data: list[AccountData] = []
+        for item in data:
+            (room_data[item.room_id] if item.room_id else global_data).append(item)
+
+        joined = [m for m in memberships if m.membership == "join"]
+        joined_ids = [m.room_id for m in joined]
+        since_typing = w.req.since.typing if w.req.since else 0
+        if w.initial:
+            active = set(joined_ids)
+            receipts = await data_store.receipts_since(w.conn, joined_ids, 0, w.upto)
+        else:
+            assert w.after is not None
+            active = await event_store.rooms_with_events_since(w.conn, joined_ids, w.after, w.upto)
+            receipts = await data_store.receipts_since(w.conn, joined_ids, w.after, w.upto)
+            active.update(m.room_id for m in joined if m.stream_pos > w.after)
+            active.update(r for r in joined_ids if self._typing.changed_since(r, since_typing))
+            active.update(r.room_id for r in receipts)
+            active.update(r for r in room_data if r in set(joined_ids))
+        by_room: defaultdict[str, list[Receipt]] = defaultdict(list)
+        for receipt in receipts:
+            if receipt.receipt_type == "m.read.private" and receipt.user_id != user:
+                continue
+            by_room[receipt.room_id].append(receipt)
+
+        join: dict[str, Any] = {}
+        for m in joined:
+            if m.room_id not in active:
+                continue
+            full = w.initial or (w.after is not None and m.stream_pos > w.after)
+            section = await self._room_section(w, m.room_id, None, full=full)
+            section["ephemeral"] = {
+                "events": self._ephemeral(m.room_id, by_room[m.room_id], w.initial, since_typing)
+            }
+            section["account_data"] = {"events": _data_events(room_data.get(m.room_id, []))}
+            join[m.room_id] = section
+
+        invite = {
+            m.room_id: await self._invite_section(w.conn, m)
+            for m in memberships
+            if m.membership == "invite" and (w.after is None or m.stream_pos > w.after)
+        }
+        leave = await self._leave_sections(w, memberships, room_data)
+        return {
+            "rooms": {"join": join, "invite": invite, "leave": leave, "knock": {}},
+            "account_data": {"events": _data_events(global_data)},
+        }
+
+    async def _leave_sections(
+        self, w: _Window, memberships: list[Membership], room_data: dict[str, list[AccountData]]
+    ) -> dict[str, Any]:
+        left = [m for m in memberships if m.membership in ("leave", "ban")]
+        if w.initial:
+            if not w.req.filter.room.include_leave:
+                return {}
+        else:
+            assert w.after is not None
+            left = [m for m in left if m.stream_pos > w.after]
+        if not left:
+            return {}
+        forgotten = await room_store.forgotten_set(w.conn, w.req.requester.user_id)
+        out: dict[str, Any] = {}
+        for m in left:
+            if m.room_id in forgotten:
+                continue
+            section = await self._room_section(w, m.room_id, m.stream_pos, full=w.initial)
+            section["account_data"] = {"events": _data_events(room_data.get(m.room_id, []))}
+            out[m.room_id] = section
+        return out
+
+    async def _room_section(
+        self, w: _Window, room_id: str, upto: int | None, *, full: bool
+    ) -> dict[str, Any]:
+        """Timeline and state of one room. ``full``: the whole state before the timeline."""
+        flt = w.req.filter.room
+        limit = effective_limit(flt.timeline)
+        end = upto if upto is not None else w.upto
+        after = None if full else w.after
+        raw = await event_store.room_timeline(
+            w.conn, room_id, after=after, upto=end, backwards=True, limit=limit + 1
+        )
+        limited = len(raw) > limit
+        raw = list(reversed(raw[:limit]))
+        timeline = [e for e in raw if _matches(flt.timeline, e)]
+        first_pos = raw[0].stream_pos if raw else end + 1
+        if full:
+            state = await event_store.state_before(w.conn, room_id, first_pos)
+        elif limited:
+            state = await event_store.state_before(w.conn, room_id, first_pos, after=w.after)
+        else:
+            state = []
+        state = [e for e in state if _matches(flt.state, e)]
+        if flt.state.lazy_load_members:
+            wanted = {e.sender for e in timeline} | {w.req.requester.user_id}
+            state = [e for e in state if e.type != "m.room.member" or e.state_key in wanted]
+        section: dict[str, Any] = {
+            "timeline": {
+                "events": await self._serialise(w, timeline),
+                "limited": limited,
+                "prev_batch": pagination_token(first_pos - 1),
+            },
+            "state": {"events": await self._serialise(w, state)},
+        }
+        if full or any(e.type == "m.room.member" for e in raw):
+            section["summary"] = await self._summary(w.conn, room_id, w.req.requester.user_id)
+        return section
+
+    async def _serialise(self, w: _Window, events: list[StoredEvent]) -> list[dict[str, Any]]:
+        out = await client_events(
+            w.conn,
+            events,
+            now_ms=w.now_ms,
+            viewer_user=w.req.requester.user_id,
+            viewer_device=w.req.requester.device_id,
+            with_room_id=False,
+        )
+        fields = w.req.filter.event_fields
+        if fields:
+            out = [apply_event_fields(e, fields) for e in out]
+        return out
+
+    async def _summary(self, conn: AsyncConnection, room_id: str, user: str) -> dict[str, Any]:
+        joined = await event_store.room_members(conn, room_id, ("join",))
+        invited = await event_store.room_members(conn, room_id, ("invite",))
+        heroes = sorted(u for u in (*joined, *invited) if u != user)[:5]
+        return {
+            "m.heroes": heroes,
+            "m.joined_member_count": len(joined),
+            "m.invited_member_count": len(invited),
+        }
+
+    def _ephemeral(
+        self, room_id: str, receipts: list[Receipt], initial: bool, since_typing: int
+    ) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if initial or self._typing.changed_since(room_id, since_typing):
+            events.append(
+                {"type": "m.typing", "content": {"user_ids": self._typing.typing_users(room_id)}}
+            )
+        if receipts:
+            content: dict[str, dict[str, dict[str, Any]]] = {}
+            for r in receipts:
+                entry: dict[str, Any] = {"ts": r.ts}
+                if r.thread_id:
+                    entry["thread_id"] = r.thread_id
+                content.setdefault(r.event_id, {}).setdefault(r.receipt_type, {})[r.user_id] = entry
+            events.append({"type": "m.receipt", "content": content})
+        return events
+
+    async def _invite_section(self, conn: AsyncConnection, m: Membership) -> dict[str, Any]:
+        state = await event_store.current_state_events(conn, m.room_id, types=STRIPPED_STATE_TYPES)
+        invite_event = await event_store.get_event(conn, m.event_id)
+        events = [stripped_state(e) for e in state]
+        if invite_event is not None:
+            events.append(stripped_state(invite_event))
+        return {"invite_state": {"events": events}}
+
+
+def _matches(flt: RoomEventFilter, ev: StoredEvent) -> bool:
+    return event_matches(
+        flt,
+        event_type=ev.type,
+        sender=ev.sender,
+        room_id=ev.room_id,
+        has_url="url" in ev.content,
+    )
+
+
+def _data_events(items: list[AccountData]) -> list[dict[str, Any]]:
+    return [{"type": i.type, "content": dict(i.content)} for i in items]

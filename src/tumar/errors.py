@@ -1,0 +1,76 @@
+"""One error hierarchy for the whole server, mapped to Matrix ``errcode``s.
+
+Routes and services raise these; the HTTP layer turns them into ``{errcode, error}`` bodies.
+Government features add namespaced codes (``TUMAR_...``) as subclasses or instances.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MatrixError(Exception):
+    """An error a client is meant to see: HTTP status, ``errcode`` and a readable message."""
+
+    def __init__(self, status: int, errcode: str, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.status = status
+        self.errcode = errcode
+        self.error = error
+        self.extra = extra
+
+    def to_body(self) -> dict[str, Any]:
+        return {"errcode": self.errcode, "error": self.error, **self.extra}
+
+    def __repr__(self) -> str:
+        return f"MatrixError({self.status}, {self.errcode!r}, {self.error!r})"
+
+
+def forbidden(error: str) -> MatrixError:
+    return MatrixError(403, "M_FORBIDDEN", error)
+
+
+def not_found(error: str) -> MatrixError:
+    return MatrixError(404, "M_NOT_FOUND", error)
+
+
+def bad_json(error: str) -> MatrixError:
+    return MatrixError(400, "M_BAD_JSON", error)
+
+
+def invalid_param(error: str) -> MatrixError:
+    return MatrixError(400, "M_INVALID_PARAM", error)
+
+
+def missing_param(error: str) -> MatrixError:
+    return MatrixError(400, "M_MISSING_PARAM", error)
+
+
+def unrecognized(error: str = "Unrecognized request", status: int = 404) -> MatrixError:
+    return MatrixError(status, "M_UNRECOGNIZED", error)
+
+
+def limit_exceeded(retry_after_ms: int) -> MatrixError:
+    return MatrixError(
+        429, "M_LIMIT_EXCEEDED", "Too many requests; slow down.", retry_after_ms=retry_after_ms
+    )
+
+
+class AuthRequired(MatrixError):
+    """A user-interactive authentication challenge: 401 with the flows to complete."""
+
+    def __init__(self, flows: list[list[str]], session: str, error: str | None = None) -> None:
+        super().__init__(401, "M_FORBIDDEN", error or "Additional authentication is required.")
+        self.flows = flows
+        self.session = session
+        self.failed = error is not None
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "flows": [{"stages": f} for f in self.flows],
+            "params": {},
+            "session": self.session,
+        }
+        if self.failed:
+            body.update(errcode=self.errcode, error=self.error)
+        return body

@@ -1,0 +1,125 @@
+"""The database handle: one engine, read and write transactions, the stream counter.
+
+SQLite runs in WAL mode, so readers never wait for the writer; writers in this process are
+serialised by a lock (SQLite allows one writer at a time anyway). On PostgreSQL, writers that
+create events lock the room row, and the single stream-counter row orders commits, so a reader
+that sees position P also sees every write at or below P.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, select, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from tumar.store.schema import rooms, stream_counter
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A read-write transaction, committed when the block ends without an exception."""
+        if self.is_sqlite:
+            async with self._write_lock, self.engine.connect() as conn:
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    await conn.rollback()
+                    raise
+                await conn.commit()
+        else:
+            async with self.engine.begin() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction (rolled back at the end)."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def lock_room(self, conn: AsyncConnection, room_id: str) -> bool:
+        """Serialise event creation in one room; return whether the room exists."""
+        query = select(rooms.c.room_id).where(rooms.c.room_id == room_id)
+        if not self.is_sqlite:
+            query = query.with_for_update()
+        return (await conn.execute(query)).first() is not None
+
+    async def allocate_positions(self, conn: AsyncConnection, count: int = 1) -> int:
+        """Reserve ``count`` stream positions; returns the last. Hold time: until commit."""
+        result = await conn.execute(
+            update(stream_counter)
+            .where(stream_counter.c.id == 1)
+            .values(pos=stream_counter.c.pos + count)
+            .returning(stream_counter.c.pos)
+        )
+        return int(result.scalar_one())
+
+    async def current_position(self, conn: AsyncConnection | None = None) -> int:
+        query = select(stream_counter.c.pos).where(stream_counter.c.id == 1)
+        if conn is not None:
+            return int((await conn.execute(query)).scalar_one())
+        async with self.read() as c:
+            return int((await c.execute(query)).scalar_one())
+
+    async def migrate(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade_to_head)
+
+    async def ping(self) -> None:
+        async with self.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # aiosqlite otherwise opens an implicit transaction that fights BEGIN IMMEDIATE.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+__all__ = ["Database", "alembic_config"]

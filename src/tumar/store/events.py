@@ -1,0 +1,331 @@
+"""Events, room state and transaction ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tumar.store.json import dumps, loads
+from tumar.store.schema import current_state, event_txns, events
+
+StateKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    stream_pos: int
+    event_id: str
+    room_id: str
+    type: str
+    state_key: str | None
+    sender: str
+    content: Mapping[str, Any]
+    origin_server_ts: int
+    prev_content: Mapping[str, Any] | None = None
+    replaces_state: str | None = None
+    membership: str | None = None
+    txn_id: str | None = None
+    txn_device_id: str | None = None
+    redacted_by: str | None = None
+
+    @property
+    def is_state(self) -> bool:
+        return self.state_key is not None
+
+    @property
+    def state_tuple(self) -> StateKey:
+        assert self.state_key is not None
+        return (self.type, self.state_key)
+
+
+def _from_row(row: Row[Any]) -> StoredEvent:
+    m = row._mapping
+    return StoredEvent(
+        stream_pos=m["stream_pos"],
+        event_id=m["event_id"],
+        room_id=m["room_id"],
+        type=m["type"],
+        state_key=m["state_key"],
+        sender=m["sender"],
+        content=loads(m["content"]),
+        origin_server_ts=m["origin_server_ts"],
+        prev_content=loads(m["prev_content"]) if m["prev_content"] is not None else None,
+        replaces_state=m["replaces_state"],
+        membership=m["membership"],
+        txn_id=m["txn_id"],
+        txn_device_id=m["txn_device_id"],
+        redacted_by=m["redacted_by"],
+    )
+
+
+async def insert_event(conn: AsyncConnection, ev: StoredEvent) -> None:
+    await conn.execute(
+        insert(events).values(
+            stream_pos=ev.stream_pos,
+            event_id=ev.event_id,
+            room_id=ev.room_id,
+            type=ev.type,
+            state_key=ev.state_key,
+            sender=ev.sender,
+            content=dumps(ev.content),
+            prev_content=dumps(ev.prev_content) if ev.prev_content is not None else None,
+            replaces_state=ev.replaces_state,
+            membership=ev.membership,
+            origin_server_ts=ev.origin_server_ts,
+            txn_id=ev.txn_id,
+            txn_device_id=ev.txn_device_id,
+        )
+    )
+    if ev.state_key is not None:
+        await _set_current_state(conn, ev)
+
+
+async def _set_current_state(conn: AsyncConnection, ev: StoredEvent) -> None:
+    assert ev.state_key is not None
+    key = and_(
+        current_state.c.room_id == ev.room_id,
+        current_state.c.type == ev.type,
+        current_state.c.state_key == ev.state_key,
+    )
+    values = {"event_id": ev.event_id, "stream_pos": ev.stream_pos, "membership": ev.membership}
+    result = await conn.execute(update(current_state).where(key).values(**values))
+    if result.rowcount == 0:
+        await conn.execute(
+            insert(current_state).values(
+                room_id=ev.room_id, type=ev.type, state_key=ev.state_key, **values
+            )
+        )
+
+
+async def redact_event(
+    conn: AsyncConnection, event_id: str, redacted_content: Mapping[str, Any], redacted_by: str
+) -> None:
+    await conn.execute(
+        update(events)
+        .where(events.c.event_id == event_id)
+        .values(content=dumps(redacted_content), redacted_by=redacted_by)
+    )
+
+
+async def get_event(conn: AsyncConnection, event_id: str) -> StoredEvent | None:
+    row = (await conn.execute(select(events).where(events.c.event_id == event_id))).first()
+    return _from_row(row) if row else None
+
+
+async def get_events(conn: AsyncConnection, event_ids: Iterable[str]) -> dict[str, StoredEvent]:
+    ids = list(set(event_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(select(events).where(events.c.event_id.in_(ids)))
+    return {r.event_id: _from_row(r) for r in rows}
+
+
+async def room_timeline(
+    conn: AsyncConnection,
+    room_id: str,
+    *,
+    after: int | None = None,
+    upto: int | None = None,
+    backwards: bool = True,
+    limit: int = 10,
+    types: Sequence[str] | None = None,
+    not_types: Sequence[str] | None = None,
+    senders: Sequence[str] | None = None,
+    not_senders: Sequence[str] | None = None,
+) -> list[StoredEvent]:
+    """Events of a room with ``after < stream_pos <= upto``; newest first if ``backwards``.
+
+    Type filters take exact names only (wildcards are applied by the caller's filter).
+    """
+    query = select(events).where(events.c.room_id == room_id)
+    if after is not None:
+        query = query.where(events.c.stream_pos > after)
+    if upto is not None:
+        query = query.where(events.c.stream_pos <= upto)
+    if types is not None:
+        query = query.where(events.c.type.in_(types))
+    if not_types:
+        query = query.where(events.c.type.not_in(not_types))
+    if senders is not None:
+        query = query.where(events.c.sender.in_(senders))
+    if not_senders:
+        query = query.where(events.c.sender.not_in(not_senders))
+    order = events.c.stream_pos.desc() if backwards else events.c.stream_pos.asc()
+    rows = await conn.execute(query.order_by(order).limit(limit))
+    return [_from_row(r) for r in rows]
+
+
+async def rooms_with_events_since(
+    conn: AsyncConnection, room_ids: Sequence[str], after: int, upto: int
+) -> set[str]:
+    if not room_ids:
+        return set()
+    rows = await conn.execute(
+        select(events.c.room_id)
+        .where(
+            events.c.room_id.in_(room_ids),
+            events.c.stream_pos > after,
+            events.c.stream_pos <= upto,
+        )
+        .distinct()
+    )
+    return {r.room_id for r in rows}
+
+
+async def state_before(
+    conn: AsyncConnection,
+    room_id: str,
+    before: int,
+    *,
+    after: int | None = None,
+    types: Sequence[str] | None = None,
+) -> list[StoredEvent]:
+    """The room state just before position ``before`` (state events with pos < before).
+
+    With ``after``, only the keys that changed after that position (a state delta).
+    """
+    latest = (
+        select(func.max(events.c.stream_pos).label("pos"))
+        .where(
+            events.c.room_id == room_id,
+            events.c.state_key.is_not(None),
+            events.c.stream_pos < before,
+        )
+        .group_by(events.c.type, events.c.state_key)
+    )
+    if after is not None:
+        latest = latest.having(func.max(events.c.stream_pos) > after)
+    if types is not None:
+        latest = latest.where(events.c.type.in_(types))
+    sub = latest.subquery()
+    rows = await conn.execute(
+        select(events).join(sub, events.c.stream_pos == sub.c.pos).order_by(events.c.stream_pos)
+    )
+    return [_from_row(r) for r in rows]
+
+
+async def current_state_events(
+    conn: AsyncConnection,
+    room_id: str,
+    *,
+    keys: Iterable[StateKey] | None = None,
+    types: Sequence[str] | None = None,
+) -> list[StoredEvent]:
+    query = (
+        select(events)
+        .join(current_state, current_state.c.event_id == events.c.event_id)
+        .where(current_state.c.room_id == room_id)
+    )
+    if keys is not None:
+        key_list = list(keys)
+        if not key_list:
+            return []
+        query = query.where(tuple_(current_state.c.type, current_state.c.state_key).in_(key_list))
+    if types is not None:
+        query = query.where(current_state.c.type.in_(types))
+    rows = await conn.execute(query.order_by(events.c.stream_pos))
+    return [_from_row(r) for r in rows]
+
+
+async def current_state_map(
+    conn: AsyncConnection, room_id: str, keys: Iterable[StateKey] | None = None
+) -> dict[StateKey, StoredEvent]:
+    return {e.state_tuple: e for e in await current_state_events(conn, room_id, keys=keys)}
+
+
+async def room_members(
+    conn: AsyncConnection, room_id: str, memberships: Sequence[str] = ("join",)
+) -> list[str]:
+    rows = await conn.execute(
+        select(current_state.c.state_key).where(
+            current_state.c.room_id == room_id,
+            current_state.c.type == "m.room.member",
+            current_state.c.membership.in_(memberships),
+        )
+    )
+    return [r.state_key for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    room_id: str
+    membership: str
+    event_id: str
+    stream_pos: int
+
+
+async def memberships_of(
+    conn: AsyncConnection,
+    user_id: str,
+    memberships: Sequence[str] | None = None,
+    *,
+    changed_after: int | None = None,
+) -> list[Membership]:
+    query = select(
+        current_state.c.room_id,
+        current_state.c.membership,
+        current_state.c.event_id,
+        current_state.c.stream_pos,
+    ).where(current_state.c.state_key == user_id, current_state.c.type == "m.room.member")
+    if memberships is not None:
+        query = query.where(current_state.c.membership.in_(memberships))
+    if changed_after is not None:
+        query = query.where(current_state.c.stream_pos > changed_after)
+    rows = await conn.execute(query)
+    return [Membership(r.room_id, r.membership, r.event_id, r.stream_pos) for r in rows]
+
+
+async def shares_room(conn: AsyncConnection, a: str, b: str) -> bool:
+    mine = (
+        select(current_state.c.room_id)
+        .where(
+            current_state.c.state_key == a,
+            current_state.c.type == "m.room.member",
+            current_state.c.membership == "join",
+        )
+        .scalar_subquery()
+    )
+    row = await conn.execute(
+        select(current_state.c.room_id)
+        .where(
+            current_state.c.state_key == b,
+            current_state.c.type == "m.room.member",
+            current_state.c.membership.in_(("join", "invite")),
+            current_state.c.room_id.in_(mine),
+        )
+        .limit(1)
+    )
+    return row.first() is not None
+
+
+async def find_txn(conn: AsyncConnection, user_id: str, device_id: str, txn_id: str) -> str | None:
+    row = await conn.execute(
+        select(event_txns.c.event_id).where(
+            event_txns.c.user_id == user_id,
+            event_txns.c.device_id == device_id,
+            event_txns.c.txn_id == txn_id,
+        )
+    )
+    return row.scalar_one_or_none()
+
+
+async def insert_txn(
+    conn: AsyncConnection, user_id: str, device_id: str, txn_id: str, event_id: str, ts: int
+) -> None:
+    await conn.execute(
+        insert(event_txns).values(
+            user_id=user_id, device_id=device_id, txn_id=txn_id, event_id=event_id, created_ts=ts
+        )
+    )
+
+
+async def delete_txns_for_device(conn: AsyncConnection, user_id: str, device_id: str) -> None:
+    await conn.execute(
+        delete(event_txns).where(
+            event_txns.c.user_id == user_id, event_txns.c.device_id == device_id
+        )
+    )
