@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     """SQLAlchemy URL. Empty: SQLite at ``DATA_DIR/tumar.db``. PostgreSQL:
     ``postgresql+asyncpg://user@host:5432/db``."""
 
+    database_schema: str | None = None
+    """PostgreSQL schema to use (its ``search_path``); empty: the server's default."""
+
     database_pool_size: int = Field(10, ge=1, le=200)
     """Connections per node to PostgreSQL (SQLite uses its own small pool)."""
 

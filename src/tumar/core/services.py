@@ -57,7 +57,11 @@ def build_services(
     bus: Bus | None = None,
 ) -> Services:
     clock = clock or SystemClock()
-    db = db or Database(settings.effective_database_url, pool_size=settings.database_pool_size)
+    db = db or Database(
+        settings.effective_database_url,
+        pool_size=settings.database_pool_size,
+        schema=settings.database_schema,
+    )
     bus = bus or LocalBus()
     notifier = Notifier()
     bus.subscribe(notifier.on_doorbell)
