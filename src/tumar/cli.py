@@ -163,3 +163,7 @@ def _serve(settings: Settings, host: str, port: int, demo: bool) -> int:
 
 def run() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
