@@ -132,6 +132,9 @@ def _serve(settings: Settings, host: str, port: int, demo: bool) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    if settings.public_baseurl is None:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        settings = settings.model_copy(update={"public_baseurl": f"http://{shown}:{port}/"})
     svc = build_services(settings)
     app = build_app(settings, svc)
     config = uvicorn.Config(
