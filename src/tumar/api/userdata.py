@@ -23,12 +23,6 @@ class ReceiptBody(_Model):
     thread_id: StrictStr | None = None
 
 
-class ReadMarkers(_Model):
-    read: StrictStr | None = None
-    read_private: StrictStr | None = None
-    fully_read: StrictStr | None = None
-
-
 class TypingBody(_Model):
     typing: StrictBool
     timeout: StrictInt | None = None
@@ -88,29 +82,13 @@ async def receipt(
 
 @router.post("/rooms/{room_id}/read_markers")
 async def read_markers(svc: Svc, requester: Auth, room_id: str, body: Body) -> Any:
-    req = (
-        ReadMarkers.model_validate(
-            {
-                "read": body.get("m.read"),
-                "read_private": body.get("m.read.private"),
-                "fully_read": body.get("m.fully_read"),
-            }
-        )
-        if all(
-            isinstance(body.get(k), str | None)
-            for k in ("m.read", "m.read.private", "m.fully_read")
-        )
-        else None
-    )
-    if req is None:
-        raise MatrixError(400, "M_BAD_JSON", "Read markers must be event ids.")
     RoomId.parse(room_id)
-    for receipt_type, event_id in (
-        ("m.fully_read", req.fully_read),
-        ("m.read", req.read),
-        ("m.read.private", req.read_private),
-    ):
-        if event_id is not None:
+    markers = [(t, body.get(t)) for t in ("m.fully_read", "m.read", "m.read.private")]
+    for receipt_type, event_id in markers:
+        if event_id is not None and not (isinstance(event_id, str) and valid_event_id(event_id)):
+            raise MatrixError(400, "M_BAD_JSON", f"`{receipt_type}` must be an event id.")
+    for receipt_type, event_id in markers:
+        if isinstance(event_id, str):
             await svc.userdata.do_receipt(requester, room_id, receipt_type, event_id)
     return ok()
 

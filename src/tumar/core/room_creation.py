@@ -127,7 +127,7 @@ class RoomCreator:
         now = self._clock.now_ms()
         async with self._db.write() as conn:
             for user in plan.invite:
-                await self._rooms._local_user(conn, user)
+                await self._rooms._local_user(conn, user, active=True)
             if plan.alias is not None and await room_store.alias_room(conn, plan.alias):
                 raise MatrixError(400, "M_ROOM_IN_USE", f"The alias {plan.alias} is taken.")
             profile = await self._rooms._profile_content(conn, requester.user_id)

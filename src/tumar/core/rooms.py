@@ -303,13 +303,16 @@ class RoomService:
                 content["avatar_url"] = user.avatar_url
         return content
 
-    async def _local_user(self, conn: AsyncConnection, user_id: str) -> None:
+    async def _local_user(self, conn: AsyncConnection, user_id: str, *, active: bool) -> None:
+        """Refuse remote users (no federation) and, with ``active``, unknown or deactivated
+        ones (an invitation needs someone to receive it; a kick or ban does not)."""
         parsed = UserId.parse(user_id)
         if parsed.server_name != self._settings.server_name:
-            raise forbidden("Federation is disabled: only local users can be invited.")
-        user = await account_store.get_user(conn, user_id)
-        if user is None or user.deactivated:
-            raise not_found(f"The user {user_id} does not exist.")
+            raise forbidden("Federation is disabled: only local users can take part.")
+        if active:
+            user = await account_store.get_user(conn, user_id)
+            if user is None or user.deactivated:
+                raise not_found(f"The user {user_id} does not exist.")
 
     async def do_membership(
         self,
@@ -331,7 +334,7 @@ class RoomService:
             content["reason"] = reason
         async with self._db.read() as conn:
             if target != requester.user_id:
-                await self._local_user(conn, target)
+                await self._local_user(conn, target, active=membership == "invite")
             if membership in ("join", "invite"):
                 content.update(await self._profile_content(conn, target))
             if not await room_store.room_exists(conn, room_id):
