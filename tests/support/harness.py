@@ -157,6 +157,7 @@ class LiveServer:
             log_level="warning",
             lifespan="on",
             loop="asyncio",
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, daemon=True)
