@@ -150,8 +150,9 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         settings = settings.model_copy(update={"public_baseurl": self.url + "/"})
         self.settings = settings
+        self.app = build_app(settings)
         config = uvicorn.Config(
-            build_app(settings),
+            self.app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from tumar.api.http import Auth, Body, Svc, ok
 from tumar.core.sync import SyncRequest
@@ -15,8 +16,15 @@ from tumar.ids import UserId
 router = APIRouter()
 
 
+async def _disconnected(request: Request) -> None:
+    """Return when the client goes away (the request body has already been read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 @router.get("/sync")
 async def sync(
+    request: Request,
     svc: Svc,
     requester: Auth,
     since: str | None = None,
@@ -28,8 +36,22 @@ async def sync(
     flt = await svc.userdata.resolve_filter(requester, filter)
     token = SyncToken.parse(since) if since else None
     timeout_ms = min(timeout, svc.settings.sync_max_timeout_ms)
-    body = await svc.sync.sync(SyncRequest(requester, token, flt, timeout_ms, full_state))
-    return ok(body)
+    work = asyncio.ensure_future(
+        svc.sync.sync(SyncRequest(requester, token, flt, timeout_ms, full_state))
+    )
+    if timeout_ms == 0:
+        return ok(await work)
+    # A long-poll whose client went away stops waiting at once instead of at its timeout.
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not work.done():
+            work.cancel()
+    if work.cancelled():
+        return ok({})
+    return ok(work.result())
 
 
 def _own(requester_user: str, user_id: str) -> None:
