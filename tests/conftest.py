@@ -117,7 +117,7 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def test_settings(**overrides: object) -> Settings:
+def make_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
         "server_name": "tumar.test",
         "registration": "open",
@@ -141,11 +141,11 @@ def settings(
         template = request.getfixturevalue("sqlite_template")
         db_path = tmp_path / "tumar.db"
         shutil.copy(template, db_path)
-        return test_settings(database_url=f"sqlite+aiosqlite:///{db_path}", data_dir=tmp_path)
+        return make_settings(database_url=f"sqlite+aiosqlite:///{db_path}", data_dir=tmp_path)
     pg: _Postgres = request.getfixturevalue("postgres")
     need(pg.ready, pg.error or "PostgreSQL is not available")
     run_sync(pg.reset())
-    return test_settings(database_url=POSTGRES_URL, database_schema=pg.schema, data_dir=tmp_path)
+    return make_settings(database_url=POSTGRES_URL, database_schema=pg.schema, data_dir=tmp_path)
 
 
 @pytest.fixture
