@@ -50,6 +50,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         for module in (accounts, rooms, events, sync, userdata):
             app.include_router(module.router, prefix=prefix)
         app.include_router(misc.client, prefix=prefix)
+    app.include_router(accounts.v1, prefix="/_matrix/client/v1")
     app.include_router(misc.top)
     _install_error_handlers(app)
     app.add_middleware(MatrixHTTPMiddleware)

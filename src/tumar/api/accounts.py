@@ -14,6 +14,7 @@ from tumar.core.services import Services
 from tumar.errors import AuthRequired, MatrixError, forbidden
 
 router = APIRouter()
+v1 = APIRouter()  # mounted under /_matrix/client/v1: endpoints the spec added there
 
 
 class _Model(BaseModel):
@@ -177,6 +178,7 @@ async def register_available(svc: Svc, username: str) -> Any:
     return ok({"available": True})
 
 
+@v1.get("/register/m.login.registration_token/validity")
 @router.get("/register/m.login.registration_token/validity")
 async def token_validity(svc: Svc, token: str) -> Any:
     if svc.settings.registration == "closed":
@@ -188,12 +190,14 @@ async def token_validity(svc: Svc, token: str) -> Any:
 
 
 def _device_json(device: Any) -> dict[str, Any]:
-    return {
+    out = {
         "device_id": device.device_id,
         "display_name": device.display_name,
         "last_seen_ts": device.last_seen_ts,
         "last_seen_ip": device.last_seen_ip,
     }
+    # The spec has these fields absent, never null, when unknown.
+    return {k: v for k, v in out.items() if v is not None}
 
 
 @router.get("/devices")

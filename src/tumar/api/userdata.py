@@ -89,6 +89,9 @@ async def read_markers(svc: Svc, requester: Auth, room_id: str, body: Body) -> A
             raise MatrixError(400, "M_BAD_JSON", f"`{receipt_type}` must be an event id.")
     for receipt_type, event_id in markers:
         if isinstance(event_id, str):
+            await svc.userdata.check_receipt(requester, room_id, receipt_type, event_id)
+    for receipt_type, event_id in markers:
+        if isinstance(event_id, str):
             await svc.userdata.do_receipt(requester, room_id, receipt_type, event_id)
     return ok()
 

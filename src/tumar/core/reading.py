@@ -1,8 +1,8 @@
 """Reads of room content with visibility checks: history, state, members, single events.
 
 Visibility (history_visibility ``shared``, the default of every preset): a joined member
-reads the whole room; a member who left or was banned reads up to the moment they left;
-anyone else reads nothing.
+reads the whole room; a member who left or was banned reads up to the end of their last stay;
+anyone else (also a user who was invited but never joined) reads nothing.
 """
 
 from __future__ import annotations
@@ -49,7 +49,10 @@ class RoomReader:
             raise forbidden("You are not a member of this room.")
         if member.membership == "join":
             return View(room_id, None, True)
-        return View(room_id, member.stream_pos, False)
+        stay = await event_store.last_stay(conn, room_id, user_id, member.stream_pos)
+        if stay is None:
+            raise forbidden("You are not a member of this room.")
+        return View(room_id, stay[1], False)
 
     async def _serialise(
         self, conn: AsyncConnection, requester: Requester, events: list[StoredEvent]
@@ -180,10 +183,9 @@ class RoomReader:
                 raise forbidden("You are not a member of this room.")
             events = await event_store.current_state_events(conn, room_id, types=["m.room.member"])
         return {
-            str(e.state_key): {
-                "display_name": e.content.get("displayname"),
-                "avatar_url": e.content.get("avatar_url"),
-            }
+            str(e.state_key): _present(
+                display_name=e.content.get("displayname"), avatar_url=e.content.get("avatar_url")
+            )
             for e in events
             if e.membership == "join"
         }
@@ -216,10 +218,15 @@ class RoomReader:
                 people.update(await event_store.room_members(conn, m.room_id, ("join",)))
             found = await account_store.search_users(conn, term, sorted(people), limit + 1)
         results = [
-            {"user_id": u.user_id, "display_name": u.displayname, "avatar_url": u.avatar_url}
+            _present(user_id=u.user_id, display_name=u.displayname, avatar_url=u.avatar_url)
             for u in found[:limit]
         ]
         return results, len(found) > limit
+
+
+def _present(**fields: Any) -> dict[str, Any]:
+    """The fields that have a value: the spec leaves unknown ones out rather than null."""
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _matches(flt: RoomEventFilter, ev: StoredEvent) -> bool:

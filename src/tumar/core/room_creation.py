@@ -118,9 +118,11 @@ class RoomCreator:
                 "M_UNSUPPORTED_ROOM_VERSION",
                 f"Room version {plan.room_version} is not supported.",
             )
-        if plan.power_level_override:
-            merged = {**plan.power_level_override}
-            verdict = validate_power_levels_content(merged)
+        overrides = [plan.power_level_override] if plan.power_level_override else []
+        # Initial state is checked like the same state sent later (a 400, not an auth refusal).
+        overrides += [ev.content for ev in plan.initial_state if ev.type == "m.room.power_levels"]
+        for levels in overrides:
+            verdict = validate_power_levels_content(levels)
             if not verdict:
                 raise MatrixError(400, "M_BAD_JSON", verdict.reason)
         room_id = str(RoomId.generate(self._server_name))

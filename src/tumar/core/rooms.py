@@ -87,6 +87,13 @@ def check_event_size(room_id: str, sender: str, ev: NewEvent) -> None:
         raise MatrixError(413, "M_TOO_LARGE", "The event is larger than 65536 bytes.")
 
 
+def txn_key(endpoint: str, room_id: str, target: str, txn_id: str) -> str:
+    """The idempotency key of a request: the spec scopes a transaction id to one device and one
+    HTTP endpoint, so the same id in another room, for another event type or for a redaction
+    is another request."""
+    return orjson.dumps([endpoint, room_id, target, txn_id]).decode()
+
+
 class RoomService:
     def __init__(
         self,
@@ -112,6 +119,7 @@ class RoomService:
         *,
         device_id: str | None = None,
         txn_id: str | None = None,
+        txn_key: str | None = None,
     ) -> StoredEvent:
         check_event_size(batch.room_id, sender, ev)
         await batch.load(auth_keys(sender, ev))
@@ -139,9 +147,9 @@ class RoomService:
             txn_device_id=device_id if txn_id is not None else None,
         )
         await event_store.insert_event(batch.conn, stored)
-        if txn_id is not None and device_id is not None:
+        if txn_key is not None and device_id is not None:
             await event_store.insert_txn(
-                batch.conn, sender, device_id, txn_id, stored.event_id, stored.origin_server_ts
+                batch.conn, sender, device_id, txn_key, stored.event_id, stored.origin_server_ts
             )
         if ev.state_key is not None:
             batch.state[(ev.type, ev.state_key)] = stored
@@ -163,11 +171,12 @@ class RoomService:
         *,
         device_id: str | None = None,
         txn_id: str | None = None,
+        txn_key: str | None = None,
     ) -> list[StoredEvent]:
         """Append ``events`` to an existing room in one transaction, then ring the doorbell."""
         async with self._db.write() as conn:
-            if txn_id is not None and device_id is not None:
-                existing = await event_store.find_txn(conn, sender, device_id, txn_id)
+            if txn_key is not None and device_id is not None:
+                existing = await event_store.find_txn(conn, sender, device_id, txn_key)
                 if existing is not None:
                     found = await event_store.get_event(conn, existing)
                     assert found is not None
@@ -178,7 +187,9 @@ class RoomService:
                 )
             batch = _Batch(conn, room_id)
             for ev in events:
-                await self._append(batch, sender, ev, device_id=device_id, txn_id=txn_id)
+                await self._append(
+                    batch, sender, ev, device_id=device_id, txn_id=txn_id, txn_key=txn_key
+                )
             bell = await self._ring(conn, room_id, batch)
         await self._bus.publish(bell)
         return batch.written
@@ -197,12 +208,13 @@ class RoomService:
     ) -> str:
         RoomId.parse(room_id)
         self._send_limiter.check(requester.user_id)
+        key = txn_key("send", room_id, event_type, txn_id) if txn_id is not None else None
         if event_type == "m.room.redaction" and state_key is None:
             redacts = content.get("redacts")
             if not isinstance(redacts, str):
                 raise MatrixError(400, "M_BAD_JSON", "A redaction needs `redacts` in its content.")
             return await self.do_redact(
-                requester, room_id, redacts, content.get("reason"), txn_id=txn_id
+                requester, room_id, redacts, content.get("reason"), txn_id=txn_id, txn_scope=key
             )
         if state_key is not None:
             await self._check_state_content(event_type, state_key, content, room_id)
@@ -212,6 +224,7 @@ class RoomService:
             [NewEvent(event_type, content, state_key)],
             device_id=requester.device_id,
             txn_id=txn_id,
+            txn_key=key,
         )
         return written[0].event_id
 
@@ -254,6 +267,7 @@ class RoomService:
         reason: object = None,
         *,
         txn_id: str | None = None,
+        txn_scope: str | None = None,
     ) -> str:
         content: dict[str, Any] = {"redacts": event_id}
         if reason is not None:
@@ -261,9 +275,12 @@ class RoomService:
                 raise MatrixError(400, "M_BAD_JSON", "`reason` must be a string.")
             content["reason"] = reason
         sender = requester.user_id
+        key = txn_scope
+        if key is None and txn_id is not None:
+            key = txn_key("redact", room_id, event_id, txn_id)
         async with self._db.write() as conn:
-            if txn_id is not None:
-                existing = await event_store.find_txn(conn, sender, requester.device_id, txn_id)
+            if key is not None:
+                existing = await event_store.find_txn(conn, sender, requester.device_id, key)
                 if existing is not None:
                     return existing
             if not await self._db.lock_room(conn, room_id):
@@ -282,6 +299,7 @@ class RoomService:
                 NewEvent("m.room.redaction", content),
                 device_id=requester.device_id,
                 txn_id=txn_id,
+                txn_key=key,
             )
             if target.redacted_by is None:
                 await event_store.redact_event(

@@ -135,7 +135,10 @@ class SyncService:
             assert w.after is not None
             active = await event_store.rooms_with_events_since(w.conn, joined_ids, w.after, w.upto)
             receipts = await data_store.receipts_since(w.conn, joined_ids, w.after, w.upto)
-            active.update(m.room_id for m in joined if m.stream_pos > w.after)
+            # A room joined since the last sync comes with everything, like in an initial sync.
+            rejoined = [m.room_id for m in joined if m.stream_pos > w.after]
+            receipts += await data_store.receipts_since(w.conn, rejoined, 0, w.after)
+            active.update(rejoined)
             active.update(r for r in joined_ids if self._typing.changed_since(r, since_typing))
             active.update(r.room_id for r in receipts)
             active.update(r for r in room_data if r in set(joined_ids))
@@ -185,10 +188,42 @@ class SyncService:
         for m in left:
             if m.room_id in forgotten:
                 continue
-            section = await self._room_section(w, m.room_id, m.stream_pos, full=w.initial)
+            user = w.req.requester.user_id
+            stay = await event_store.last_stay(w.conn, m.room_id, user, m.stream_pos)
+            if stay is not None and stay[1] == m.stream_pos:
+                # A stay that began since the last sync comes with the whole state.
+                full = w.initial or (w.after is not None and stay[0] > w.after)
+                section = await self._room_section(w, m.room_id, m.stream_pos, full=full)
+            else:
+                section = await self._unseen_leave_section(w, m, stay[1] if stay else None)
             section["account_data"] = {"events": _data_events(room_data.get(m.room_id, []))}
             out[m.room_id] = section
         return out
+
+    async def _unseen_leave_section(
+        self, w: _Window, m: Membership, seen_upto: int | None
+    ) -> dict[str, Any]:
+        """A leave that ends no stay of the user (an invite rejected or withdrawn, a ban from
+        outside the room): they see their own membership event and the state as of the end of
+        their last stay, if any, but none of the room's history after it."""
+        flt = w.req.filter.room
+        event = await event_store.get_event(w.conn, m.event_id)
+        assert event is not None
+        state = []
+        if seen_upto is not None:
+            state = await event_store.state_before(w.conn, m.room_id, seen_upto + 1)
+        state = [e for e in state if _matches(flt.state, e)]
+        timeline = [event] if _matches(flt.timeline, event) else []
+        return {
+            "timeline": {
+                "events": await self._serialise(w, timeline),
+                "limited": True,
+                "prev_batch": pagination_token(
+                    seen_upto if seen_upto is not None else m.stream_pos - 1
+                ),
+            },
+            "state": {"events": await self._serialise(w, state)},
+        }
 
     async def _room_section(
         self, w: _Window, room_id: str, upto: int | None, *, full: bool
@@ -198,10 +233,14 @@ class SyncService:
         limit = effective_limit(flt.timeline)
         end = upto if upto is not None else w.upto
         after = None if full else w.after
+        if w.req.full_state and w.req.since is not None:
+            after = w.req.since.pos  # full state, but the timeline still starts at `since`
         raw = await event_store.room_timeline(
             w.conn, room_id, after=after, upto=end, backwards=True, limit=limit + 1
         )
-        limited = len(raw) > limit
+        # A room joined since the last sync starts a new timeline: the client must not join it
+        # to what it had before (as Synapse does, say `limited` even if everything fits).
+        limited = len(raw) > limit or (full and not w.initial)
         raw = list(reversed(raw[:limit]))
         timeline = [e for e in raw if _matches(flt.timeline, e)]
         first_pos = raw[0].stream_pos if raw else end + 1
@@ -211,6 +250,7 @@ class SyncService:
             state = await event_store.state_before(w.conn, room_id, first_pos, after=w.after)
         else:
             state = []
+        members_changed = any(e.type == "m.room.member" for e in (*raw, *state))
         state = [e for e in state if _matches(flt.state, e)]
         if flt.state.lazy_load_members:
             wanted = {e.sender for e in timeline} | {w.req.requester.user_id}
@@ -223,7 +263,7 @@ class SyncService:
             },
             "state": {"events": await self._serialise(w, state)},
         }
-        if full or any(e.type == "m.room.member" for e in raw):
+        if full or members_changed:
             section["summary"] = await self._summary(w.conn, room_id, w.req.requester.user_id)
         return section
 
@@ -270,7 +310,11 @@ class SyncService:
         return events
 
     async def _invite_section(self, conn: AsyncConnection, m: Membership) -> dict[str, Any]:
-        state = await event_store.current_state_events(conn, m.room_id, types=STRIPPED_STATE_TYPES)
+        # The room as it was when the user was invited: the same in every sync, and nothing of
+        # what happened since, which an invitee may not see.
+        state = await event_store.state_before(
+            conn, m.room_id, m.stream_pos, types=STRIPPED_STATE_TYPES
+        )
         invite_event = await event_store.get_event(conn, m.event_id)
         events = [stripped_state(e) for e in state]
         if invite_event is not None:

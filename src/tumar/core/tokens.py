@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from tumar.errors import invalid_param
 
+MAX_POSITION = 2**63 - 1  # positions are BIGINT columns; larger ones cannot be queried
+
 
 @dataclass(frozen=True, slots=True)
 class SyncToken:
@@ -32,7 +34,7 @@ class SyncToken:
                 raise ValueError(value)
         except ValueError:
             raise invalid_param(f"Invalid stream token {value[:40]!r}.") from None
-        if token.pos < 0 or token.typing < 0:
+        if not (0 <= token.pos <= MAX_POSITION and 0 <= token.typing <= MAX_POSITION):
             raise invalid_param(f"Invalid stream token {value[:40]!r}.")
         return token
 

@@ -75,6 +75,7 @@ class UserDataService:
         thread_id: str = "",
     ) -> None:
         if receipt_type == "m.fully_read":
+            await self.check_receipt(requester, room_id, receipt_type, event_id)
             await self.do_put_account_data(
                 requester, "m.fully_read", {"event_id": event_id}, room_id, server_managed=True
             )
@@ -101,6 +102,19 @@ class UserDataService:
             )
         users = frozenset(members) if receipt_type == "m.read" else frozenset({requester.user_id})
         await self._bus.publish(Doorbell(position=pos, users=users))
+
+    async def check_receipt(
+        self, requester: Requester, room_id: str, receipt_type: str, event_id: str
+    ) -> None:
+        """Refuse what :meth:`do_receipt` would refuse, without writing anything: read markers
+        check every marker of a request before setting any."""
+        if receipt_type not in (*RECEIPT_TYPES, "m.fully_read"):
+            raise MatrixError(400, "M_INVALID_PARAM", f"Unknown receipt type {receipt_type!r}.")
+        async with self._db.read() as conn:
+            await self._check_member(conn, requester.user_id, room_id)
+            event = await event_store.get_event(conn, event_id)
+        if event is None or event.room_id != room_id:
+            raise not_found("No such event in this room.")
 
     async def do_create_filter(self, requester: Requester, raw: object) -> str:
         try:

@@ -20,6 +20,7 @@ from sqlalchemy import event, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from tumar.errors import MatrixError
 from tumar.store.schema import rooms, stream_counter
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -42,6 +43,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine.sync_engine, "before_cursor_execute", _refuse_nul)
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -110,6 +112,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _refuse_nul(
+    _conn: Any,
+    _cursor: Any,
+    _statement: str,
+    parameters: Any,
+    _context: Any,
+    executemany: bool,
+) -> None:
+    """PostgreSQL text cannot hold U+0000 (SQLite can): refuse such a value -- an id, event
+    type, state key or name from a client -- as a client error on both backends instead of
+    crashing on one. JSON columns are stored escaped, so event content is not affected."""
+    rows = parameters if executemany else [parameters]
+    for row in rows or ():
+        values = row.values() if isinstance(row, dict) else row or ()
+        if any(isinstance(value, str) and "\x00" in value for value in values):
+            raise MatrixError(400, "M_INVALID_PARAM", "Text must not contain NUL (U+0000).")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -279,6 +279,35 @@ async def memberships_of(
     return [Membership(r.room_id, r.membership, r.event_id, r.stream_pos) for r in rows]
 
 
+async def last_stay(
+    conn: AsyncConnection, room_id: str, user_id: str, upto: int
+) -> tuple[int, int] | None:
+    """The user's last stay in the room at or before ``upto``: the position of the join that
+    began it and of the membership event that ended it (``upto`` if still joined there).
+    ``None`` if they were never joined: a user who was only invited, or banned, never saw the
+    room."""
+    rows = await conn.execute(
+        select(events.c.stream_pos, events.c.membership)
+        .where(
+            events.c.room_id == room_id,
+            events.c.type == "m.room.member",
+            events.c.state_key == user_id,
+            events.c.stream_pos <= upto,
+        )
+        .order_by(events.c.stream_pos)
+    )
+    stay: tuple[int, int] | None = None
+    joined_at: int | None = None
+    for row in rows:
+        if row.membership == "join":
+            if joined_at is None:
+                joined_at = row.stream_pos
+        elif joined_at is not None:
+            stay = (joined_at, row.stream_pos)
+            joined_at = None
+    return (joined_at, upto) if joined_at is not None else stay
+
+
 async def shares_room(conn: AsyncConnection, a: str, b: str) -> bool:
     mine = (
         select(current_state.c.room_id)
