@@ -123,7 +123,9 @@ async def get_profile_field(svc: Svc, user_id: str, field: str) -> Any:
     profile = await svc.profile.get_profile(user_id)
     if field not in ("displayname", "avatar_url"):
         raise MatrixError(404, "M_NOT_FOUND", "Unknown profile field.")
-    return ok({field: profile[field]} if field in profile else {})
+    if field not in profile:
+        raise MatrixError(404, "M_NOT_FOUND", f"The user has no {field}.")
+    return ok({field: profile[field]})
 
 
 @router.put("/profile/{user_id}/{field}")

@@ -37,6 +37,10 @@ class ProfileService:
             raise MatrixError(400, "M_BAD_JSON", f"`{field}` must be a string.")
         if isinstance(value, str) and len(value) > MAX_PROFILE_FIELD:
             raise MatrixError(400, "M_TOO_LARGE", f"`{field}` is too long.")
+        if field == "avatar_url" and value == "":
+            value = None  # clients clear the avatar with an empty string
+        if field == "avatar_url" and isinstance(value, str) and not value.startswith("mxc://"):
+            raise MatrixError(400, "M_INVALID_PARAM", "`avatar_url` must be an mxc:// URI.")
         await self._accounts.do_set_profile_field(requester.user_id, field, value)
         async with self._db.read() as conn:
             joined = await event_store.memberships_of(conn, requester.user_id, ("join",))

@@ -22,6 +22,7 @@ from tumar.core.ratelimit import RateLimiter
 from tumar.core.requester import Requester
 from tumar.errors import MatrixError, forbidden, not_found
 from tumar.ids import RoomAlias, RoomId, UserId, new_event_id
+from tumar.policy.canonical_json import check_canonical_values
 from tumar.policy.event_auth import AuthEvent, can_redact, check_event_auth
 from tumar.policy.power_levels import validate_power_levels_content
 from tumar.policy.redaction import redact_content
@@ -85,6 +86,9 @@ def check_event_size(room_id: str, sender: str, ev: NewEvent) -> None:
         size += len(ev.state_key)
     if size > MAX_EVENT_BYTES:
         raise MatrixError(413, "M_TOO_LARGE", "The event is larger than 65536 bytes.")
+    verdict = check_canonical_values(ev.content)
+    if not verdict:
+        raise MatrixError(400, "M_BAD_JSON", verdict.reason)
 
 
 def txn_key(endpoint: str, room_id: str, target: str, txn_id: str) -> str:
