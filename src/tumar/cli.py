@@ -160,7 +160,11 @@ def _serve(settings: Settings, host: str, port: int, demo: bool) -> int:
         finally:
             await svc.close()
 
-    asyncio.run(run())
+    import uvloop
+
+    # uvicorn applies `loop="uvloop"` only in Server.run(); we own the loop, so choose it here.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run())
     return 0
 
 

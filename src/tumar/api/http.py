@@ -27,7 +27,13 @@ def ok(body: Any = None, status: int = 200) -> JSONResponse:
     return JSONResponse({} if body is None else body, status_code=status)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """A coroutine on purpose: FastAPI runs plain-function dependencies in a thread pool."""
+    services: Services = request.app.state.services
+    return services
+
+
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -50,7 +56,7 @@ async def get_requester(request: Request) -> Requester:
     if not token:
         raise MatrixError(401, "M_MISSING_TOKEN", "Missing access token.")
     ip = request.client.host if request.client else None
-    return await get_services(request).accounts.get_requester(token, ip)
+    return await _services(request).accounts.get_requester(token, ip)
 
 
 Auth = Annotated[Requester, Depends(get_requester)]
@@ -58,7 +64,7 @@ Auth = Annotated[Requester, Depends(get_requester)]
 
 async def get_json_body(request: Request) -> dict[str, Any]:
     """The request body as a JSON object; an empty body is ``{}``."""
-    limit: int = get_services(request).settings.max_request_body_bytes
+    limit: int = _services(request).settings.max_request_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)

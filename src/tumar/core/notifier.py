@@ -11,6 +11,9 @@ from tumar.core.tokens import SyncToken
 
 class Notifier:
     def __init__(self) -> None:
+        # Doorbells tell this node about positions above `floor` only (set at start-up); for
+        # older tokens the notifier cannot know, and callers must look in the database.
+        self.floor = 2**63
         self._waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
         self._user_pos: dict[str, int] = {}
         self._user_typing: dict[str, int] = {}
@@ -24,6 +27,10 @@ class Notifier:
             for fut in self._waiters.pop(user, ()):
                 if not fut.done():
                     fut.set_result(None)
+
+    def knows(self, since: SyncToken) -> bool:
+        """Whether ``has_news`` is authoritative for a token."""
+        return since.pos >= self.floor
 
     def has_news(self, user_id: str, since: SyncToken) -> bool:
         return (

@@ -41,6 +41,7 @@ class Services:
     async def start(self) -> None:
         if self.settings.auto_migrate:
             await self.db.migrate()
+        self.notifier.floor = await self.db.current_position()
         await self.bus.start()
 
     async def close(self) -> None:

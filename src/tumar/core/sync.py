@@ -82,6 +82,18 @@ class SyncService:
     async def sync(self, req: SyncRequest) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + req.timeout_ms / 1000
+        since = req.since
+        if since is not None and since.typing > self._typing.serial:
+            since = SyncToken(since.pos, 0)  # a typing serial from before a restart
+            req = SyncRequest(req.requester, since, req.filter, req.timeout_ms, req.full_state)
+        if (
+            since is not None
+            and not req.full_state
+            and req.timeout_ms > 0
+            and self._notifier.knows(since)
+        ):
+            # Nothing new for this user since the token: wait before reading the database.
+            await self._notifier.wait(req.requester.user_id, since, req.timeout_ms / 1000)
         while True:
             body, has_content, token = await self._build(req)
             remaining = deadline - loop.time()

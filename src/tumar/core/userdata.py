@@ -19,6 +19,7 @@ from tumar.store.db import Database
 from tumar.store.userdata import Receipt
 
 RECEIPT_TYPES = ("m.read", "m.read.private")
+FILTER_CACHE_SIZE = 10_000
 SERVER_MANAGED_ACCOUNT_DATA = ("m.fully_read", "m.push_rules")
 
 
@@ -27,6 +28,7 @@ class UserDataService:
         self._db = db
         self._bus = bus
         self._clock = clock
+        self._filters: dict[tuple[str, str], Filter] = {}
 
     async def do_put_account_data(
         self,
@@ -148,7 +150,15 @@ class UserDataService:
                 raise bad_json("The filter is not valid JSON.") from None
             except FilterError as exc:
                 raise bad_json(str(exc)) from None
+        key = (requester.user_id, value)
+        cached = self._filters.get(key)
+        if cached is not None:
+            return cached
         try:
-            return parse_filter(await self.get_filter_json(requester.user_id, value))
+            parsed = parse_filter(await self.get_filter_json(requester.user_id, value))
         except FilterError as exc:
             raise bad_json(str(exc)) from None
+        if len(self._filters) >= FILTER_CACHE_SIZE:
+            self._filters.pop(next(iter(self._filters)))
+        self._filters[key] = parsed  # stored filters never change, so this never goes stale
+        return parsed
