@@ -61,7 +61,7 @@ class ProfileService:
                 content["displayname"] = user.displayname
             if user.avatar_url is not None:
                 content["avatar_url"] = user.avatar_url
-            await self._rooms._run(
+            await self._rooms.append_events(
                 membership.room_id,
                 requester.user_id,
                 [NewEvent("m.room.member", content, requester.user_id)],

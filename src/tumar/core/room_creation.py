@@ -1,4 +1,5 @@
-"""What ``/createRoom`` writes: the initial events in the order the spec gives. Pure."""
+"""`/createRoom`: the initial events in the order the spec gives (pure), and the command
+that writes them with the invites in one transaction."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any, Literal
 from tumar.bus.base import Bus
 from tumar.clock import Clock
 from tumar.core.requester import Requester
-from tumar.core.rooms import NewEvent, RoomService, _Batch
+from tumar.core.rooms import NewEvent, RoomBatch, RoomService
 from tumar.errors import MatrixError
 from tumar.ids import RoomId
 from tumar.policy.power_levels import validate_power_levels_content
@@ -129,26 +130,26 @@ class RoomCreator:
         now = self._clock.now_ms()
         async with self._db.write() as conn:
             for user in plan.invite:
-                await self._rooms._local_user(conn, user, active=True)
+                await self._rooms.check_local_user(conn, user, active=True)
             if plan.alias is not None and await room_store.alias_room(conn, plan.alias):
                 raise MatrixError(400, "M_ROOM_IN_USE", f"The alias {plan.alias} is taken.")
-            profile = await self._rooms._profile_content(conn, requester.user_id)
+            profile = await self._rooms.profile_content(conn, requester.user_id)
             await room_store.insert_room(
                 conn, room_id, plan.room_version, requester.user_id, visibility, now
             )
             if plan.alias is not None:
                 await room_store.insert_alias(conn, plan.alias, room_id, requester.user_id)
-            batch = _Batch(conn, room_id)
+            batch = RoomBatch(conn, room_id)
             for ev in initial_events(plan, profile):
-                await self._rooms._append(batch, requester.user_id, ev)
+                await self._rooms.append_one(batch, requester.user_id, ev)
             for user in plan.invite:
                 content: dict[str, Any] = {"membership": "invite"}
-                content.update(await self._rooms._profile_content(conn, user))
+                content.update(await self._rooms.profile_content(conn, user))
                 if plan.is_direct:
                     content["is_direct"] = True
-                await self._rooms._append(
+                await self._rooms.append_one(
                     batch, requester.user_id, NewEvent("m.room.member", content, user)
                 )
-            bell = await self._rooms._ring(conn, room_id, batch)
+            bell = await self._rooms.doorbell_for(conn, room_id, batch)
         await self._bus.publish(bell)
         return room_id

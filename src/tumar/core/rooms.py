@@ -46,7 +46,7 @@ class NewEvent:
 
 
 @dataclass
-class _Batch:
+class RoomBatch:
     """Events appended to one room inside one transaction, with the state they see."""
 
     conn: AsyncConnection
@@ -115,9 +115,9 @@ class RoomService:
 
     # ---- the one path that appends events -------------------------------------------------
 
-    async def _append(
+    async def append_one(
         self,
-        batch: _Batch,
+        batch: RoomBatch,
         sender: str,
         ev: NewEvent,
         *,
@@ -160,14 +160,14 @@ class RoomService:
         batch.written.append(stored)
         return stored
 
-    async def _ring(self, conn: AsyncConnection, room_id: str, batch: _Batch) -> Doorbell:
+    async def doorbell_for(self, conn: AsyncConnection, room_id: str, batch: RoomBatch) -> Doorbell:
         users = set(await event_store.room_members(conn, room_id, ("join", "invite")))
         users.update(
             e.state_key for e in batch.written if e.type == "m.room.member" and e.state_key
         )
         return Doorbell(position=batch.written[-1].stream_pos, users=frozenset(users))
 
-    async def _run(
+    async def append_events(
         self,
         room_id: str,
         sender: str,
@@ -189,12 +189,12 @@ class RoomService:
                 raise forbidden(
                     f"You cannot send to {room_id}: it does not exist or you are not in it."
                 )
-            batch = _Batch(conn, room_id)
+            batch = RoomBatch(conn, room_id)
             for ev in events:
-                await self._append(
+                await self.append_one(
                     batch, sender, ev, device_id=device_id, txn_id=txn_id, txn_key=txn_key
                 )
-            bell = await self._ring(conn, room_id, batch)
+            bell = await self.doorbell_for(conn, room_id, batch)
         await self._bus.publish(bell)
         return batch.written
 
@@ -222,7 +222,7 @@ class RoomService:
             )
         if state_key is not None:
             await self._check_state_content(event_type, state_key, content, room_id)
-        written = await self._run(
+        written = await self.append_events(
             room_id,
             requester.user_id,
             [NewEvent(event_type, content, state_key)],
@@ -292,12 +292,12 @@ class RoomService:
             target = await event_store.get_event(conn, event_id)
             if target is None or target.room_id != room_id:
                 raise not_found("No such event in this room.")
-            batch = _Batch(conn, room_id)
+            batch = RoomBatch(conn, room_id)
             await batch.load([CREATE, POWER_LEVELS, ("m.room.member", sender)])
             verdict = can_redact(batch.auth_state(), sender, target.sender)
             if not verdict:
                 raise forbidden(verdict.reason)
-            redaction = await self._append(
+            redaction = await self.append_one(
                 batch,
                 sender,
                 NewEvent("m.room.redaction", content),
@@ -309,13 +309,13 @@ class RoomService:
                 await event_store.redact_event(
                     conn, event_id, redact_content(target.type, target.content), redaction.event_id
                 )
-            bell = await self._ring(conn, room_id, batch)
+            bell = await self.doorbell_for(conn, room_id, batch)
         await self._bus.publish(bell)
         return redaction.event_id
 
     # ---- membership -------------------------------------------------------------------------
 
-    async def _profile_content(self, conn: AsyncConnection, user_id: str) -> dict[str, Any]:
+    async def profile_content(self, conn: AsyncConnection, user_id: str) -> dict[str, Any]:
         user = await account_store.get_user(conn, user_id)
         content: dict[str, Any] = {}
         if user is not None:
@@ -325,7 +325,7 @@ class RoomService:
                 content["avatar_url"] = user.avatar_url
         return content
 
-    async def _local_user(self, conn: AsyncConnection, user_id: str, *, active: bool) -> None:
+    async def check_local_user(self, conn: AsyncConnection, user_id: str, *, active: bool) -> None:
         """Refuse remote users (no federation) and, with ``active``, unknown or deactivated
         ones (an invitation needs someone to receive it; a kick or ban does not)."""
         parsed = UserId.parse(user_id)
@@ -356,12 +356,12 @@ class RoomService:
             content["reason"] = reason
         async with self._db.read() as conn:
             if target != requester.user_id:
-                await self._local_user(conn, target, active=membership == "invite")
+                await self.check_local_user(conn, target, active=membership == "invite")
             if membership in ("join", "invite"):
-                content.update(await self._profile_content(conn, target))
+                content.update(await self.profile_content(conn, target))
             if not await room_store.room_exists(conn, room_id):
                 raise not_found(f"The room {room_id} does not exist.")
-        written = await self._run(
+        written = await self.append_events(
             room_id, requester.user_id, [NewEvent("m.room.member", content, target)]
         )
         if membership == "join":
