@@ -6,9 +6,9 @@ import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
+from pydantic import StrictBool, StrictStr
 
-from tumar.api.http import Auth, Body, Svc, ok, parse
+from tumar.api.http import Auth, Body, RequestBody, Svc, ok, parse
 from tumar.core.requester import Requester
 from tumar.core.services import Services
 from tumar.errors import AuthRequired, MatrixError, forbidden
@@ -17,16 +17,12 @@ router = APIRouter()
 v1 = APIRouter()  # mounted under /_matrix/client/v1: endpoints the spec added there
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-
-
-class Identifier(_Model):
+class Identifier(RequestBody):
     type: StrictStr
     user: StrictStr | None = None
 
 
-class LoginBody(_Model):
+class LoginBody(RequestBody):
     type: StrictStr
     identifier: Identifier | None = None
     user: StrictStr | None = None
@@ -36,7 +32,7 @@ class LoginBody(_Model):
     refresh_token: StrictBool | None = None
 
 
-class AuthDict(_Model):
+class AuthDict(RequestBody):
     type: StrictStr | None = None
     session: StrictStr | None = None
     token: StrictStr | None = None
@@ -45,7 +41,7 @@ class AuthDict(_Model):
     user: StrictStr | None = None
 
 
-class RegisterBody(_Model):
+class RegisterBody(RequestBody):
     username: StrictStr | None = None
     password: StrictStr | None = None
     device_id: StrictStr | None = None
@@ -55,16 +51,16 @@ class RegisterBody(_Model):
     auth: AuthDict | None = None
 
 
-class DeviceUpdate(_Model):
+class DeviceUpdate(RequestBody):
     display_name: StrictStr | None = None
 
 
-class DeleteDevices(_Model):
+class DeleteDevices(RequestBody):
     devices: list[StrictStr]
     auth: AuthDict | None = None
 
 
-class DeleteDevice(_Model):
+class DeleteDevice(RequestBody):
     auth: AuthDict | None = None
 
 

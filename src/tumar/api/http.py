@@ -6,7 +6,7 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Depends, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import Response
 
 from tumar.core.requester import Requester
@@ -14,6 +14,12 @@ from tumar.core.services import Services
 from tumar.errors import MatrixError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class RequestBody(BaseModel):
+    """Base of request-body models: strict types (no coercion), unknown keys tolerated."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class JSONResponse(Response):

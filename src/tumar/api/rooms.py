@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import Field, StrictBool, StrictStr
 
-from tumar.api.http import Auth, Body, Svc, ok, parse
+from tumar.api.http import Auth, Body, RequestBody, Svc, ok, parse
 from tumar.core.room_creation import ROOM_VERSION, RoomPlan
 from tumar.core.rooms import NewEvent
 from tumar.errors import MatrixError, not_found
@@ -17,17 +17,13 @@ from tumar.store import rooms as room_store
 router = APIRouter()
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-
-
-class StateEventIn(_Model):
+class StateEventIn(RequestBody):
     type: StrictStr
     state_key: StrictStr = ""
     content: dict[str, Any]
 
 
-class CreateRoomBody(_Model):
+class CreateRoomBody(RequestBody):
     visibility: Literal["public", "private"] = "private"
     room_alias_name: StrictStr | None = None
     name: StrictStr | None = None
@@ -42,11 +38,11 @@ class CreateRoomBody(_Model):
     power_level_content_override: dict[str, Any] | None = None
 
 
-class Reason(_Model):
+class Reason(RequestBody):
     reason: StrictStr | None = None
 
 
-class Target(_Model):
+class Target(RequestBody):
     user_id: StrictStr
     reason: StrictStr | None = None
 

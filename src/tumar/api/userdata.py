@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic import StrictBool, StrictInt, StrictStr
 
-from tumar.api.http import Auth, Body, Svc, ok, parse
+from tumar.api.http import Auth, Body, RequestBody, Svc, ok, parse
 from tumar.errors import MatrixError, forbidden
 from tumar.ids import RoomId, UserId, valid_event_id
 from tumar.store import events as event_store
@@ -15,15 +15,11 @@ from tumar.store import events as event_store
 router = APIRouter()
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-
-
-class ReceiptBody(_Model):
+class ReceiptBody(RequestBody):
     thread_id: StrictStr | None = None
 
 
-class TypingBody(_Model):
+class TypingBody(RequestBody):
     typing: StrictBool
     timeout: StrictInt | None = None
 
