@@ -117,7 +117,7 @@ async def _dispatch(args: argparse.Namespace, svc: Services) -> int:
         user_id = svc.accounts.user_id_for(args.localpart)
         rooms = await svc.accounts.do_deactivate(user_id)
         for room_id in rooms:
-            await svc.rooms.do_membership(Requester(user_id, ""), room_id, "leave")
+            await svc.membership.do_membership(Requester(user_id, ""), room_id, "leave")
         print(f"Deactivated {user_id}; left {len(rooms)} rooms.")
         return 0
     raise AssertionError(args)

@@ -33,7 +33,7 @@ async def seed_demo(svc: Services) -> list[str]:
         )
         room_id = await svc.creator.do_create_room(alice, plan, "private")
         for user in others:
-            await svc.rooms.do_membership(Requester(user, "DEMO"), room_id, "join")
+            await svc.membership.do_membership(Requester(user, "DEMO"), room_id, "join")
         await svc.rooms.do_send(
             alice, room_id, "m.room.message", {"msgtype": "m.text", "body": "Welcome to tumar!"}
         )

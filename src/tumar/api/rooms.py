@@ -83,8 +83,8 @@ async def create_room(svc: Svc, requester: Auth, body: Body) -> Any:
 @router.post("/join/{room_id_or_alias}")
 async def join_by_id_or_alias(svc: Svc, requester: Auth, room_id_or_alias: str, body: Body) -> Any:
     req = parse(Reason, body)
-    room_id = await svc.rooms.resolve_room(room_id_or_alias)
-    await svc.rooms.do_membership(requester, room_id, "join", reason=req.reason)
+    room_id = await svc.membership.resolve_room(room_id_or_alias)
+    await svc.membership.do_membership(requester, room_id, "join", reason=req.reason)
     return ok({"room_id": room_id})
 
 
@@ -92,20 +92,20 @@ async def join_by_id_or_alias(svc: Svc, requester: Auth, room_id_or_alias: str, 
 async def join(svc: Svc, requester: Auth, room_id: str, body: Body) -> Any:
     req = parse(Reason, body)
     RoomId.parse(room_id)
-    await svc.rooms.do_membership(requester, room_id, "join", reason=req.reason)
+    await svc.membership.do_membership(requester, room_id, "join", reason=req.reason)
     return ok({"room_id": room_id})
 
 
 @router.post("/rooms/{room_id}/leave")
 async def leave(svc: Svc, requester: Auth, room_id: str, body: Body) -> Any:
     req = parse(Reason, body)
-    await svc.rooms.do_membership(requester, room_id, "leave", reason=req.reason)
+    await svc.membership.do_membership(requester, room_id, "leave", reason=req.reason)
     return ok()
 
 
 @router.post("/rooms/{room_id}/forget")
 async def forget(svc: Svc, requester: Auth, room_id: str) -> Any:
-    await svc.rooms.do_forget(requester, room_id)
+    await svc.membership.do_forget(requester, room_id)
     return ok()
 
 
@@ -114,7 +114,7 @@ async def _targeted(
 ) -> Any:
     req = parse(Target, body)
     UserId.parse(req.user_id)
-    await svc.rooms.do_membership(
+    await svc.membership.do_membership(
         requester, room_id, membership, target=req.user_id, reason=req.reason
     )
     return ok()

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from tumar.bus.base import Bus
 from tumar.clock import Clock
+from tumar.core.membership import MembershipService
 from tumar.core.requester import Requester
 from tumar.core.rooms import NewEvent, RoomBatch, RoomService
 from tumar.errors import MatrixError
@@ -104,9 +105,16 @@ class RoomCreator:
     """``/createRoom``: all initial events and invites in one transaction."""
 
     def __init__(
-        self, rooms: RoomService, db: Database, bus: Bus, clock: Clock, server_name: str
+        self,
+        rooms: RoomService,
+        membership: MembershipService,
+        db: Database,
+        bus: Bus,
+        clock: Clock,
+        server_name: str,
     ) -> None:
         self._rooms = rooms
+        self._membership = membership
         self._db = db
         self._bus = bus
         self._clock = clock
@@ -130,10 +138,10 @@ class RoomCreator:
         now = self._clock.now_ms()
         async with self._db.write() as conn:
             for user in plan.invite:
-                await self._rooms.check_local_user(conn, user, active=True)
+                await self._membership.check_local_user(conn, user, active=True)
             if plan.alias is not None and await room_store.alias_room(conn, plan.alias):
                 raise MatrixError(400, "M_ROOM_IN_USE", f"The alias {plan.alias} is taken.")
-            profile = await self._rooms.profile_content(conn, requester.user_id)
+            profile = await self._membership.profile_content(conn, requester.user_id)
             await room_store.insert_room(
                 conn, room_id, plan.room_version, requester.user_id, visibility, now
             )
@@ -144,7 +152,7 @@ class RoomCreator:
                 await self._rooms.append_one(batch, requester.user_id, ev)
             for user in plan.invite:
                 content: dict[str, Any] = {"membership": "invite"}
-                content.update(await self._rooms.profile_content(conn, user))
+                content.update(await self._membership.profile_content(conn, user))
                 if plan.is_direct:
                     content["is_direct"] = True
                 await self._rooms.append_one(

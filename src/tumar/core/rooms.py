@@ -21,12 +21,11 @@ from tumar.config import Settings
 from tumar.core.ratelimit import RateLimiter
 from tumar.core.requester import Requester
 from tumar.errors import MatrixError, forbidden, not_found
-from tumar.ids import RoomAlias, RoomId, UserId, new_event_id
+from tumar.ids import RoomAlias, RoomId, new_event_id
 from tumar.policy.canonical_json import check_canonical_values
 from tumar.policy.event_auth import AuthEvent, can_redact, check_event_auth
 from tumar.policy.power_levels import validate_power_levels_content
 from tumar.policy.redaction import redact_content
-from tumar.store import accounts as account_store
 from tumar.store import events as event_store
 from tumar.store import rooms as room_store
 from tumar.store.db import Database
@@ -312,86 +311,6 @@ class RoomService:
             bell = await self.doorbell_for(conn, room_id, batch)
         await self._bus.publish(bell)
         return redaction.event_id
-
-    # ---- membership -------------------------------------------------------------------------
-
-    async def profile_content(self, conn: AsyncConnection, user_id: str) -> dict[str, Any]:
-        user = await account_store.get_user(conn, user_id)
-        content: dict[str, Any] = {}
-        if user is not None:
-            if user.displayname is not None:
-                content["displayname"] = user.displayname
-            if user.avatar_url is not None:
-                content["avatar_url"] = user.avatar_url
-        return content
-
-    async def check_local_user(self, conn: AsyncConnection, user_id: str, *, active: bool) -> None:
-        """Refuse remote users (no federation) and, with ``active``, unknown or deactivated
-        ones (an invitation needs someone to receive it; a kick or ban does not)."""
-        parsed = UserId.parse(user_id)
-        if parsed.server_name != self._settings.server_name:
-            raise forbidden("Federation is disabled: only local users can take part.")
-        if active:
-            user = await account_store.get_user(conn, user_id)
-            if user is None or user.deactivated:
-                raise not_found(f"The user {user_id} does not exist.")
-
-    async def do_membership(
-        self,
-        requester: Requester,
-        room_id: str,
-        membership: str,
-        *,
-        target: str | None = None,
-        reason: object = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> str:
-        """invite / join / leave / kick (leave of another) / ban / unban (leave of a banned)."""
-        RoomId.parse(room_id)
-        target = target or requester.user_id
-        content: dict[str, Any] = {"membership": membership, **(extra or {})}
-        if reason is not None:
-            if not isinstance(reason, str):
-                raise MatrixError(400, "M_BAD_JSON", "`reason` must be a string.")
-            content["reason"] = reason
-        async with self._db.read() as conn:
-            if target != requester.user_id:
-                await self.check_local_user(conn, target, active=membership == "invite")
-            if membership in ("join", "invite"):
-                content.update(await self.profile_content(conn, target))
-            if not await room_store.room_exists(conn, room_id):
-                raise not_found(f"The room {room_id} does not exist.")
-        written = await self.append_events(
-            room_id, requester.user_id, [NewEvent("m.room.member", content, target)]
-        )
-        if membership == "join":
-            async with self._db.write() as conn:
-                await room_store.unforget(conn, target, room_id)
-        return written[0].event_id
-
-    async def resolve_room(self, room_id_or_alias: str) -> str:
-        if room_id_or_alias.startswith("#"):
-            RoomAlias.parse(room_id_or_alias)
-            async with self._db.read() as conn:
-                room_id = await room_store.alias_room(conn, room_id_or_alias)
-            if room_id is None:
-                raise not_found(f"The room alias {room_id_or_alias} is unknown.")
-            return room_id
-        RoomId.parse(room_id_or_alias)
-        return room_id_or_alias
-
-    async def do_forget(self, requester: Requester, room_id: str) -> None:
-        RoomId.parse(room_id)
-        async with self._db.write() as conn:
-            state = await event_store.current_state_map(
-                conn, room_id, [("m.room.member", requester.user_id)]
-            )
-            member = state.get(("m.room.member", requester.user_id))
-            if member is None:
-                raise not_found("You have never been in this room.")
-            if member.membership in ("join", "invite"):
-                raise MatrixError(400, "M_UNKNOWN", "Leave the room before forgetting it.")
-            await room_store.forget(conn, requester.user_id, room_id)
 
 
 def _membership_of(ev: NewEvent) -> str | None:

@@ -9,6 +9,7 @@ from tumar.bus.local import LocalBus
 from tumar.clock import Clock, SystemClock
 from tumar.config import Settings
 from tumar.core.accounts import AccountService
+from tumar.core.membership import MembershipService
 from tumar.core.notifier import Notifier
 from tumar.core.passwords import Passwords
 from tumar.core.profile import ProfileService
@@ -31,6 +32,7 @@ class Services:
     notifier: Notifier
     accounts: AccountService
     rooms: RoomService
+    membership: MembershipService
     creator: RoomCreator
     reader: RoomReader
     sync: SyncService
@@ -84,6 +86,7 @@ def build_services(
     accounts = AccountService(db, clock, settings, passwords, login_limiter)
     rooms = RoomService(db, bus, clock, settings, send_limiter)
     typing = TypingService(bus, clock, settings.typing_max_timeout_ms)
+    membership = MembershipService(db, rooms, settings.server_name)
     return Services(
         settings=settings,
         clock=clock,
@@ -92,7 +95,8 @@ def build_services(
         notifier=notifier,
         accounts=accounts,
         rooms=rooms,
-        creator=RoomCreator(rooms, db, bus, clock, settings.server_name),
+        membership=membership,
+        creator=RoomCreator(rooms, membership, db, bus, clock, settings.server_name),
         reader=RoomReader(db, clock),
         sync=SyncService(db, notifier, typing, clock),
         typing=typing,
