@@ -6,6 +6,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from tumar.clock import Clock
 from tumar.config import Settings
 from tumar.core.passwords import Passwords
@@ -97,24 +100,40 @@ class AccountService:
         if password is not None:
             self.check_password(password)
         password_hash = await self._passwords.hash(password) if password is not None else None
-        async with self._db.write() as conn:
-            if registration_token is not None:
-                token = await account_store.get_registration_token(conn, registration_token)
-                if token is None or not token.usable(self._clock.now_ms()):
-                    raise MatrixError(401, "M_FORBIDDEN", "The registration token is not valid.")
-                await account_store.use_registration_token(conn, registration_token)
-            if await account_store.get_user(conn, user_id) is not None:
-                raise MatrixError(400, "M_USER_IN_USE", "That user name is taken.")
-            await account_store.insert_user(
-                conn,
-                user_id=user_id,
-                localpart=localpart,
-                password_hash=password_hash,
-                is_admin=admin,
-                displayname=displayname if displayname is not None else localpart,
-                created_ts=self._clock.now_ms(),
-            )
+        try:
+            async with self._db.write() as conn:
+                await self._insert_user(
+                    conn, user_id, localpart, password_hash, admin, displayname, registration_token
+                )
+        except IntegrityError:  # a concurrent registration took the name first
+            raise MatrixError(400, "M_USER_IN_USE", "That user name is taken.") from None
         return user_id
+
+    async def _insert_user(
+        self,
+        conn: AsyncConnection,
+        user_id: str,
+        localpart: str,
+        password_hash: str | None,
+        admin: bool,
+        displayname: str | None,
+        registration_token: str | None,
+    ) -> None:
+        if registration_token is not None and not await account_store.use_registration_token(
+            conn, registration_token, self._clock.now_ms()
+        ):
+            raise MatrixError(401, "M_FORBIDDEN", "The registration token is not valid.")
+        if await account_store.get_user(conn, user_id) is not None:
+            raise MatrixError(400, "M_USER_IN_USE", "That user name is taken.")
+        await account_store.insert_user(
+            conn,
+            user_id=user_id,
+            localpart=localpart,
+            password_hash=password_hash,
+            is_admin=admin,
+            displayname=displayname if displayname is not None else localpart,
+            created_ts=self._clock.now_ms(),
+        )
 
     async def registration_token_valid(self, token: str) -> bool:
         async with self._db.read() as conn:

@@ -69,12 +69,16 @@ class MembershipService:
                 content.update(await self.profile_content(conn, target))
             if not await room_store.room_exists(conn, room_id):
                 raise not_found(f"The room {room_id} does not exist.")
+
+        async def unforget(conn: AsyncConnection) -> None:
+            await room_store.unforget(conn, target, room_id)
+
         written = await self._rooms.append_events(
-            room_id, requester.user_id, [NewEvent("m.room.member", content, target)]
+            room_id,
+            requester.user_id,
+            [NewEvent("m.room.member", content, target)],
+            also=unforget if membership == "join" else None,
         )
-        if membership == "join":
-            async with self._db.write() as conn:
-                await room_store.unforget(conn, target, room_id)
         return written[0].event_id
 
     async def resolve_room(self, room_id_or_alias: str) -> str:

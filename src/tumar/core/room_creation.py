@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sqlalchemy.exc import IntegrityError
+
 from tumar.bus.base import Bus
 from tumar.clock import Clock
 from tumar.core.membership import MembershipService
@@ -136,28 +138,31 @@ class RoomCreator:
                 raise MatrixError(400, "M_BAD_JSON", verdict.reason)
         room_id = str(RoomId.generate(self._server_name))
         now = self._clock.now_ms()
-        async with self._db.write() as conn:
-            for user in plan.invite:
-                await self._membership.check_local_user(conn, user, active=True)
-            if plan.alias is not None and await room_store.alias_room(conn, plan.alias):
-                raise MatrixError(400, "M_ROOM_IN_USE", f"The alias {plan.alias} is taken.")
-            profile = await self._membership.profile_content(conn, requester.user_id)
-            await room_store.insert_room(
-                conn, room_id, plan.room_version, requester.user_id, visibility, now
-            )
-            if plan.alias is not None:
-                await room_store.insert_alias(conn, plan.alias, room_id, requester.user_id)
-            batch = RoomBatch(conn, room_id)
-            for ev in initial_events(plan, profile):
-                await self._rooms.append_one(batch, requester.user_id, ev)
-            for user in plan.invite:
-                content: dict[str, Any] = {"membership": "invite"}
-                content.update(await self._membership.profile_content(conn, user))
-                if plan.is_direct:
-                    content["is_direct"] = True
-                await self._rooms.append_one(
-                    batch, requester.user_id, NewEvent("m.room.member", content, user)
+        try:
+            async with self._db.write() as conn:
+                for user in plan.invite:
+                    await self._membership.check_local_user(conn, user, active=True)
+                if plan.alias is not None and await room_store.alias_room(conn, plan.alias):
+                    raise MatrixError(400, "M_ROOM_IN_USE", f"The alias {plan.alias} is taken.")
+                profile = await self._membership.profile_content(conn, requester.user_id)
+                await room_store.insert_room(
+                    conn, room_id, plan.room_version, requester.user_id, visibility, now
                 )
-            bell = await self._rooms.doorbell_for(conn, room_id, batch)
+                if plan.alias is not None:
+                    await room_store.insert_alias(conn, plan.alias, room_id, requester.user_id)
+                batch = RoomBatch(conn, room_id)
+                for ev in initial_events(plan, profile):
+                    await self._rooms.append_one(batch, requester.user_id, ev)
+                for user in plan.invite:
+                    content: dict[str, Any] = {"membership": "invite"}
+                    content.update(await self._membership.profile_content(conn, user))
+                    if plan.is_direct:
+                        content["is_direct"] = True
+                    await self._rooms.append_one(
+                        batch, requester.user_id, NewEvent("m.room.member", content, user)
+                    )
+                bell = await self._rooms.doorbell_for(conn, room_id, batch)
+        except IntegrityError:  # a concurrent request took the alias first
+            raise MatrixError(400, "M_ROOM_IN_USE", f"The alias {plan.alias} is taken.") from None
         await self._bus.publish(bell)
         return room_id

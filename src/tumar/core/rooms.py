@@ -8,7 +8,7 @@ transaction; the doorbell rings after commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,24 +175,32 @@ class RoomService:
         device_id: str | None = None,
         txn_id: str | None = None,
         txn_key: str | None = None,
+        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> list[StoredEvent]:
-        """Append ``events`` to an existing room in one transaction, then ring the doorbell."""
+        """Append ``events`` to an existing room in one transaction, then ring the doorbell.
+
+        ``also`` runs in the same transaction after the events, for a command's other writes.
+        """
         async with self._db.write() as conn:
+            # The room lock comes first: it also orders retries of one transaction id (whose
+            # key names the room), so a retry waits for the original and then finds it.
+            if not await self._db.lock_room(conn, room_id):
+                raise forbidden(
+                    f"You cannot send to {room_id}: it does not exist or you are not in it."
+                )
             if txn_key is not None and device_id is not None:
                 existing = await event_store.find_txn(conn, sender, device_id, txn_key)
                 if existing is not None:
                     found = await event_store.get_event(conn, existing)
                     assert found is not None
                     return [found]
-            if not await self._db.lock_room(conn, room_id):
-                raise forbidden(
-                    f"You cannot send to {room_id}: it does not exist or you are not in it."
-                )
             batch = RoomBatch(conn, room_id)
             for ev in events:
                 await self.append_one(
                     batch, sender, ev, device_id=device_id, txn_id=txn_id, txn_key=txn_key
                 )
+            if also is not None:
+                await also(conn)
             bell = await self.doorbell_for(conn, room_id, batch)
         await self._bus.publish(bell)
         return batch.written
@@ -282,12 +290,12 @@ class RoomService:
         if key is None and txn_id is not None:
             key = txn_key("redact", room_id, event_id, txn_id)
         async with self._db.write() as conn:
+            if not await self._db.lock_room(conn, room_id):
+                raise forbidden(f"You are not in the room {room_id}.")
             if key is not None:
                 existing = await event_store.find_txn(conn, sender, requester.device_id, key)
                 if existing is not None:
                     return existing
-            if not await self._db.lock_room(conn, room_id):
-                raise forbidden(f"You are not in the room {room_id}.")
             target = await event_store.get_event(conn, event_id)
             if target is None or target.room_id != room_id:
                 raise not_found("No such event in this room.")

@@ -140,6 +140,7 @@ class SyncService:
         joined = [m for m in memberships if m.membership == "join"]
         joined_ids = [m.room_id for m in joined]
         since_typing = w.req.since.typing if w.req.since else 0
+        rejoined: list[str] = []
         if w.initial:
             active = set(joined_ids)
             receipts = await data_store.receipts_since(w.conn, joined_ids, 0, w.upto)
@@ -148,7 +149,8 @@ class SyncService:
             active = await event_store.rooms_with_events_since(w.conn, joined_ids, w.after, w.upto)
             receipts = await data_store.receipts_since(w.conn, joined_ids, w.after, w.upto)
             # A room joined since the last sync comes with everything, like in an initial sync.
-            rejoined = [m.room_id for m in joined if m.stream_pos > w.after]
+            # (A join -> join change, such as a new display name, is not a new stay.)
+            rejoined = [m.room_id for m in joined if await self._stay_began_after(w, m)]
             receipts += await data_store.receipts_since(w.conn, rejoined, 0, w.after)
             active.update(rejoined)
             active.update(r for r in joined_ids if self._typing.changed_since(r, since_typing))
@@ -164,7 +166,7 @@ class SyncService:
         for m in joined:
             if m.room_id not in active:
                 continue
-            full = w.initial or (w.after is not None and m.stream_pos > w.after)
+            full = w.initial or m.room_id in rejoined
             section = await self._room_section(w, m.room_id, None, full=full)
             section["ephemeral"] = {
                 "events": self._ephemeral(m.room_id, by_room[m.room_id], w.initial, since_typing)
@@ -182,6 +184,13 @@ class SyncService:
             "rooms": {"join": join, "invite": invite, "leave": leave, "knock": {}},
             "account_data": {"events": _data_events(global_data)},
         }
+
+    async def _stay_began_after(self, w: _Window, m: Membership) -> bool:
+        assert w.after is not None
+        if m.stream_pos <= w.after:
+            return False
+        stay = await event_store.last_stay(w.conn, m.room_id, w.req.requester.user_id, m.stream_pos)
+        return stay is not None and stay[0] > w.after
 
     async def _leave_sections(
         self, w: _Window, memberships: list[Membership], room_data: dict[str, list[AccountData]]
@@ -262,6 +271,7 @@ class SyncService:
             state = await event_store.state_before(w.conn, room_id, first_pos, after=w.after)
         else:
             state = []
+        state = _with_filtered_out_state(state, raw, timeline)
         members_changed = any(e.type == "m.room.member" for e in (*raw, *state))
         state = [e for e in state if _matches(flt.state, e)]
         if flt.state.lazy_load_members:
@@ -332,6 +342,26 @@ class SyncService:
         if invite_event is not None:
             events.append(stripped_state(invite_event))
         return {"invite_state": {"events": events}}
+
+
+def _with_filtered_out_state(
+    state: list[StoredEvent], raw: list[StoredEvent], timeline: list[StoredEvent]
+) -> list[StoredEvent]:
+    """State events that the timeline filter dropped from the window go into ``state``
+    instead, unless a later event of the same key is in the timeline; otherwise a client that
+    filters its timeline (say, to messages only) would never learn of them."""
+    shown = {e.event_id for e in timeline}
+    later_in_timeline = {e.state_tuple for e in timeline if e.is_state}
+    hidden = [
+        e
+        for e in raw
+        if e.is_state and e.event_id not in shown and e.state_tuple not in later_in_timeline
+    ]
+    if not hidden:
+        return state
+    merged = {e.state_tuple: e for e in state}
+    merged.update((e.state_tuple, e) for e in hidden)  # raw is oldest first: the latest wins
+    return sorted(merged.values(), key=lambda e: e.stream_pos)
 
 
 def _matches(flt: RoomEventFilter, ev: StoredEvent) -> bool:

@@ -234,9 +234,17 @@ async def get_registration_token(conn: AsyncConnection, token: str) -> Registrat
     return RegistrationToken(**row._mapping) if row else None
 
 
-async def use_registration_token(conn: AsyncConnection, token: str) -> None:
-    await conn.execute(
+async def use_registration_token(conn: AsyncConnection, token: str, now_ms: int) -> bool:
+    """Count one use of the token if it is still usable; atomic, so concurrent registrations
+    cannot together use a token more often than it allows."""
+    t = registration_tokens.c
+    result = await conn.execute(
         update(registration_tokens)
-        .where(registration_tokens.c.token == token)
-        .values(completed=registration_tokens.c.completed + 1)
+        .where(
+            t.token == token,
+            (t.uses_allowed.is_(None)) | (t.completed < t.uses_allowed),
+            (t.expiry_ts.is_(None)) | (t.expiry_ts > now_ms),
+        )
+        .values(completed=t.completed + 1)
     )
+    return result.rowcount == 1

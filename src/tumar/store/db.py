@@ -64,9 +64,18 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction (rolled back at the end)."""
+        """A read-only transaction over one snapshot: every statement in the block sees the
+        database as of the first one (rolled back at the end)."""
         async with self.engine.connect() as conn:
-            yield conn
+            if self.is_sqlite:
+                await conn.exec_driver_sql("BEGIN")  # WAL: the snapshot starts at the first read
+            else:
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+                await conn.begin()
+            try:
+                yield conn
+            finally:
+                await conn.rollback()
 
     async def lock_room(self, conn: AsyncConnection, room_id: str) -> bool:
         """Serialise event creation in one room; return whether the room exists."""

@@ -1,0 +1,91 @@
+"""Sync cases found in review: filtered timelines, profile changes, and a write that lands
+between the reads of one sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.harness import Api, q
+from tumar.core import sync as sync_module
+from tumar.core.requester import Requester
+from tumar.store import events as event_store
+
+MESSAGES_ONLY = '{"room":{"timeline":{"types":["m.room.message"]}}}'
+
+
+def _state(room: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(e["type"], e["state_key"]): e["content"] for e in room["state"]["events"]}
+
+
+async def test_timeline_type_filter_keeps_room_state(api: Api) -> None:
+    alice = await api.register("alice")
+    room = await api.create_room(alice, name="Lobby")
+    await api.send(alice, room, "hello")
+    first = await api.sync(alice, filter=MESSAGES_ONLY)
+    joined = first["rooms"]["join"][room]
+    assert [e["content"]["body"] for e in joined["timeline"]["events"]] == ["hello"]
+    state = _state(joined)
+    assert state[("m.room.name", "")] == {"name": "Lobby"}
+    assert state[("m.room.member", alice.user_id)]["membership"] == "join"
+    assert ("m.room.create", "") in state
+
+    await api.call(
+        "PUT", f"/rooms/{q(room)}/state/m.room.topic", user=alice, json={"topic": "Plans"}
+    )
+    later = await api.sync(alice, first["next_batch"], filter=MESSAGES_ONLY)
+    assert _state(later["rooms"]["join"][room]) == {("m.room.topic", ""): {"topic": "Plans"}}
+
+
+async def test_display_name_change_is_not_a_rejoin(api: Api) -> None:
+    alice = await api.register("alice")
+    room = await api.create_room(alice)
+    await api.send(alice, room, "before")
+    token = (await api.sync(alice))["next_batch"]
+    await api.call(
+        "PUT", f"/profile/{q(alice.user_id)}/displayname", user=alice, json={"displayname": "A"}
+    )
+    later = (await api.sync(alice, token))["rooms"]["join"][room]
+    events = later["timeline"]["events"]
+    assert [(e["type"], e["content"].get("displayname")) for e in events] == [
+        ("m.room.member", "A")
+    ]
+    assert later["timeline"]["limited"] is False
+    assert later["state"]["events"] == []
+
+
+async def test_kick_between_the_reads_of_one_sync_loses_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert api.services is not None
+    alice = await api.register("alice")
+    bob = await api.register("bob")
+    room = await api.create_room(alice, invite=[bob.user_id])
+    await api.join(bob, room)
+    token = (await api.sync(bob))["next_batch"]
+    message = await api.send(alice, room, "while bob is here")
+
+    original = event_store.memberships_of
+    kicked = False
+
+    async def kick_first(*args: Any, **kwargs: Any) -> Any:
+        nonlocal kicked
+        if not kicked:
+            kicked = True
+            assert api.services is not None
+            await api.services.membership.do_membership(
+                Requester(alice.user_id, alice.device_id), room, "leave", target=bob.user_id
+            )
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(sync_module.event_store, "memberships_of", kick_first)
+    first = await api.sync(bob, token)
+    monkeypatch.setattr(sync_module.event_store, "memberships_of", original)
+    assert kicked
+    # The sync read one snapshot: bob was still joined, and the message is there.
+    timeline = first["rooms"]["join"][room]["timeline"]["events"]
+    assert message in [e["event_id"] for e in timeline]
+    second = await api.sync(bob, first["next_batch"])
+    left = second["rooms"]["leave"][room]["timeline"]["events"]
+    assert left[-1]["content"]["membership"] == "leave"
