@@ -1052,3 +1052,15 @@ async def test_user_directory_limit(api: Api) -> None:
     )
     assert body["limited"] is True
     assert len(body["results"]) == 2
+
+
+async def test_user_directory_treats_like_wildcards_literally(api: Api) -> None:
+    alice = await api.register("alice")
+    bob = await api.register("bob")
+    room = await api.create_room(alice, preset="public_chat")
+    await api.join(bob, room)
+    for term in ("%", "_", "b_b"):
+        body = await api.call(
+            "POST", "/user_directory/search", user=alice, json={"search_term": term}
+        )
+        assert body["results"] == [], term

@@ -212,11 +212,7 @@ class RoomReader:
     ) -> tuple[list[dict[str, Any]], bool]:
         """People who share a room with the searcher (the directory policy comes later)."""
         async with self._db.read() as conn:
-            rooms = await event_store.memberships_of(conn, requester.user_id, ("join",))
-            people: set[str] = {requester.user_id}
-            for m in rooms:
-                people.update(await event_store.room_members(conn, m.room_id, ("join",)))
-            found = await account_store.search_users(conn, term, sorted(people), limit + 1)
+            found = await account_store.search_room_mates(conn, requester.user_id, term, limit + 1)
         results = [
             _present(user_id=u.user_id, display_name=u.displayname, avatar_url=u.avatar_url)
             for u in found[:limit]
