@@ -68,3 +68,19 @@ async def test_concurrent_rooms_with_one_alias_one_wins(api: Api) -> None:
     found = await api.call("GET", f"/directory/room/{q('#hq:tumar.test')}")
     winner = next(r.json()["room_id"] for r in responses if r.status_code == 200)
     assert found["room_id"] == winner
+
+
+async def test_concurrent_logins_to_one_new_device_both_succeed(api: Api) -> None:
+    alice = await api.register("alice")
+    login = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": "alice"},
+        "password": alice.password,
+        "device_id": "SHAREDDEV",
+    }
+    responses = await asyncio.gather(*(api.raw("POST", "/login", json=login) for _ in range(4)))
+    assert [r.status_code for r in responses] == [200] * 4
+    tokens = {r.json()["access_token"] for r in responses}
+    assert len(tokens) == 4
+    devices = await api.call("GET", "/devices", user=alice)
+    assert [d["device_id"] for d in devices["devices"]].count("SHAREDDEV") == 1

@@ -181,9 +181,17 @@ class AccountService:
         device_id = device_id or new_device_id()
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self._clock.now_ms()
-        async with self._db.write() as conn:
-            await account_store.upsert_device(conn, user_id, device_id, display_name, now)
-            await account_store.insert_token(conn, hash_token(token), user_id, device_id, now)
+        for attempt in (1, 2):
+            try:
+                async with self._db.write() as conn:
+                    await account_store.upsert_device(conn, user_id, device_id, display_name, now)
+                    await account_store.insert_token(
+                        conn, hash_token(token), user_id, device_id, now
+                    )
+                break
+            except IntegrityError:  # a concurrent login created the same device first
+                if attempt == 2:
+                    raise
         return Session(user_id, device_id, token)
 
     async def check_password_login(self, user: str, password: str, ip: str | None) -> str:

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 
 from tumar.bus.base import Bus, Doorbell
 from tumar.clock import Clock
@@ -125,15 +124,10 @@ class UserDataService:
         except FilterError as exc:
             raise bad_json(str(exc)) from None
         text = orjson.dumps(filter_to_json(parsed)).decode()
-        for attempt in range(5):
-            try:
-                async with self._db.write() as conn:
-                    filter_id = await data_store.insert_filter(conn, requester.user_id, text)
-                return str(filter_id)
-            except IntegrityError:  # a concurrent upload took the same id; take the next
-                if attempt == 4:
-                    raise
-        raise AssertionError("unreachable")
+        async with self._db.write() as conn:
+            await self._db.lock_user(conn, requester.user_id)  # ids are per user: max + 1
+            filter_id = await data_store.insert_filter(conn, requester.user_id, text)
+        return str(filter_id)
 
     async def get_filter_json(self, user_id: str, filter_id: str) -> dict[str, Any]:
         if not filter_id.isdigit() or len(filter_id) > 9:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tumar.errors import MatrixError
-from tumar.store.schema import rooms, stream_counter
+from tumar.store.schema import rooms, stream_counter, users
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -83,6 +83,13 @@ class Database:
         if not self.is_sqlite:
             query = query.with_for_update()
         return (await conn.execute(query)).first() is not None
+
+    async def lock_user(self, conn: AsyncConnection, user_id: str) -> None:
+        """Serialise a user's own counters (such as filter ids) across concurrent requests."""
+        if not self.is_sqlite:  # SQLite writers are already serialised
+            await conn.execute(
+                select(users.c.user_id).where(users.c.user_id == user_id).with_for_update()
+            )
 
     async def allocate_positions(self, conn: AsyncConnection, count: int = 1) -> int:
         """Reserve ``count`` stream positions; returns the last. Hold time: until commit."""
