@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -265,13 +265,13 @@ def test_type_matches_agrees_with_regex_reference(pattern: str, event_type: str)
     assert type_matches(pattern, event_type) is expected
 
 
-def test_type_matches_pathological_pattern_is_fast() -> None:
+def test_type_matches_pathological_pattern_terminates() -> None:
+    # With backtracking this input takes astronomically long; greedy matching answers at once.
+    # The generous limit only turns a hang into a failure; it is not a speed claim.
     pattern = "*a" * 40 + "*b"
     event_type = "a" * 5000
-    started = time.perf_counter()
-    for _ in range(10):
-        assert not type_matches(pattern, event_type)
-    assert time.perf_counter() - started < 1.0
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(type_matches, pattern, event_type).result(timeout=60) is False
 
 
 def _ev(raw: dict[str, Any]) -> EventFilter:
