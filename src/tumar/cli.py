@@ -145,6 +145,9 @@ def _serve(settings: Settings, host: str, port: int, demo: bool) -> int:
         http="httptools",
         log_level=settings.log_level,
         lifespan="on",
+        # Clients long-poll and reuse connections; 5 s (uvicorn's default) closes them under
+        # clients that pause briefly between requests.
+        timeout_keep_alive=75,
     )
     server = uvicorn.Server(config)
 
