@@ -79,16 +79,15 @@ async def receipt(
 @router.post("/rooms/{room_id}/read_markers")
 async def read_markers(svc: Svc, requester: Auth, room_id: str, body: Body) -> Any:
     RoomId.parse(room_id)
-    markers = [(t, body.get(t)) for t in ("m.fully_read", "m.read", "m.read.private")]
-    for receipt_type, event_id in markers:
-        if event_id is not None and not (isinstance(event_id, str) and valid_event_id(event_id)):
-            raise MatrixError(400, "M_BAD_JSON", f"`{receipt_type}` must be an event id.")
-    for receipt_type, event_id in markers:
-        if isinstance(event_id, str):
-            await svc.userdata.check_receipt(requester, room_id, receipt_type, event_id)
-    for receipt_type, event_id in markers:
-        if isinstance(event_id, str):
-            await svc.userdata.do_receipt(requester, room_id, receipt_type, event_id)
+    markers: dict[str, str] = {}
+    for marker_type in ("m.fully_read", "m.read", "m.read.private"):
+        event_id = body.get(marker_type)
+        if event_id is None:
+            continue
+        if not (isinstance(event_id, str) and valid_event_id(event_id)):
+            raise MatrixError(400, "M_BAD_JSON", f"`{marker_type}` must be an event id.")
+        markers[marker_type] = event_id
+    await svc.userdata.do_read_markers(requester, room_id, markers)
     return ok()
 
 

@@ -99,18 +99,14 @@ class SyncService:
             remaining = deadline - loop.time()
             if has_content or req.since is None or req.full_state or remaining <= 0:
                 return body
-            woken = await self._notifier.wait(req.requester.user_id, token, remaining)
-            if not woken:
-                body["next_batch"] = str(token)
-                return body
+            if not await self._notifier.wait(req.requester.user_id, token, remaining):
+                return body  # timed out: an empty answer up to `token`
 
     async def _build(self, req: SyncRequest) -> tuple[dict[str, Any], bool, SyncToken]:
         typing_now = self._typing.serial
         async with self._db.read() as conn:
             upto = await self._db.current_position(conn)
             after = None if req.since is None or req.full_state else req.since.pos
-            if req.full_state and req.since is not None:
-                after = None
             w = _Window(conn, req, after, upto, typing_now, self._clock.now_ms())
             body = await self._rooms_and_data(w)
         token = SyncToken(upto, typing_now)

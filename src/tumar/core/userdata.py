@@ -36,10 +36,8 @@ class UserDataService:
         type_: str,
         content: Mapping[str, Any],
         room_id: str = "",
-        *,
-        server_managed: bool = False,
     ) -> None:
-        if not server_managed and type_ in SERVER_MANAGED_ACCOUNT_DATA:
+        if type_ in SERVER_MANAGED_ACCOUNT_DATA:
             raise MatrixError(
                 400, "M_BAD_JSON", f"{type_} is managed by the server and cannot be set here."
             )
@@ -76,47 +74,44 @@ class UserDataService:
         event_id: str,
         thread_id: str = "",
     ) -> None:
-        if receipt_type == "m.fully_read":
-            await self.check_receipt(requester, room_id, receipt_type, event_id)
-            await self.do_put_account_data(
-                requester, "m.fully_read", {"event_id": event_id}, room_id, server_managed=True
-            )
-            return
-        if receipt_type not in RECEIPT_TYPES:
-            raise MatrixError(400, "M_INVALID_PARAM", f"Unknown receipt type {receipt_type!r}.")
-        async with self._db.write() as conn:
-            members = await self._check_member(conn, requester.user_id, room_id)
-            event = await event_store.get_event(conn, event_id)
-            if event is None or event.room_id != room_id:
-                raise not_found("No such event in this room.")
-            pos = await self._db.allocate_positions(conn)
-            await data_store.put_receipt(
-                conn,
-                Receipt(
-                    room_id,
-                    receipt_type,
-                    requester.user_id,
-                    thread_id,
-                    event_id,
-                    self._clock.now_ms(),
-                    pos,
-                ),
-            )
-        users = frozenset(members) if receipt_type == "m.read" else frozenset({requester.user_id})
-        await self._bus.publish(Doorbell(position=pos, users=users))
+        await self.do_read_markers(requester, room_id, {receipt_type: event_id}, thread_id)
 
-    async def check_receipt(
-        self, requester: Requester, room_id: str, receipt_type: str, event_id: str
+    async def do_read_markers(
+        self,
+        requester: Requester,
+        room_id: str,
+        markers: Mapping[str, str],
+        thread_id: str = "",
     ) -> None:
-        """Refuse what :meth:`do_receipt` would refuse, without writing anything: read markers
-        check every marker of a request before setting any."""
-        if receipt_type not in (*RECEIPT_TYPES, "m.fully_read"):
-            raise MatrixError(400, "M_INVALID_PARAM", f"Unknown receipt type {receipt_type!r}.")
-        async with self._db.read() as conn:
-            await self._check_member(conn, requester.user_id, room_id)
-            event = await event_store.get_event(conn, event_id)
-        if event is None or event.room_id != room_id:
-            raise not_found("No such event in this room.")
+        """Set receipts (``m.read``, ``m.read.private``) and the ``m.fully_read`` marker in
+        one transaction: either every marker is valid and set, or nothing changes."""
+        for marker_type in markers:
+            if marker_type not in (*RECEIPT_TYPES, "m.fully_read"):
+                raise MatrixError(400, "M_INVALID_PARAM", f"Unknown receipt type {marker_type!r}.")
+        if not markers:
+            return
+        user = requester.user_id
+        async with self._db.write() as conn:
+            members = await self._check_member(conn, user, room_id)
+            found = await event_store.get_events(conn, markers.values())
+            for event_id in markers.values():
+                event = found.get(event_id)
+                if event is None or event.room_id != room_id:
+                    raise not_found("No such event in this room.")
+            last = await self._db.allocate_positions(conn, len(markers))
+            now = self._clock.now_ms()
+            for pos, (marker_type, event_id) in enumerate(markers.items(), last - len(markers) + 1):
+                if marker_type == "m.fully_read":
+                    await data_store.put_account_data(
+                        conn, user, room_id, "m.fully_read", {"event_id": event_id}, pos
+                    )
+                else:
+                    await data_store.put_receipt(
+                        conn, Receipt(room_id, marker_type, user, thread_id, event_id, now, pos)
+                    )
+        # Only a public receipt concerns the other members.
+        users = frozenset(members) if "m.read" in markers else frozenset({user})
+        await self._bus.publish(Doorbell(position=last, users=users))
 
     async def do_create_filter(self, requester: Requester, raw: object) -> str:
         try:
