@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from tumar import __version__
-from tumar.api import accounts, events, misc, rooms, sync, userdata
+from tumar.api import accounts, admin, events, misc, rooms, sync, userdata
 from tumar.api.http import JSONResponse
 from tumar.api.middleware import MatrixHTTPMiddleware
 from tumar.config import Settings
@@ -52,6 +52,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(misc.client, prefix=prefix)
     app.include_router(accounts.v1, prefix="/_matrix/client/v1")
     app.include_router(misc.top)
+    app.include_router(admin.build_router())
     _install_error_handlers(app)
     app.add_middleware(MatrixHTTPMiddleware)
     return app

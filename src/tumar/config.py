@@ -80,11 +80,32 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the server."""
 
+    classification_labels: list[str] = Field(
+        default_factory=lambda: ["public", "internal", "official-use"], min_length=1
+    )
+    """Classification labels, lowest first. A person's clearance is one of them."""
+
+    default_clearance: str = "internal"
+    """Clearance of people created or imported without one."""
+
+    directory_visibility: Literal["subtree", "government", "shared_rooms"] = "subtree"
+    """Whom officials find in the user directory besides people they share a room with:
+    ``subtree``: their own top-level organisation (ministry, akimat, company) and everything
+    below it; ``government``: every official; ``shared_rooms``: nobody else. External partners
+    always see only people they share a room with."""
+
     @field_validator("server_name")
     @classmethod
     def _check_server_name(cls, value: str) -> str:
         if not value or any(c in value for c in "/@!#$ "):
             raise ValueError("server_name must be a host name, optionally with a port")
+        return value
+
+    @field_validator("classification_labels")
+    @classmethod
+    def _check_labels(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value) or not all(value):
+            raise ValueError("classification_labels must be distinct, non-empty names")
         return value
 
     @property

@@ -9,6 +9,8 @@ from tumar.bus.local import LocalBus
 from tumar.clock import Clock, SystemClock
 from tumar.config import Settings
 from tumar.core.accounts import AccountService
+from tumar.core.audit import AuditReader
+from tumar.core.directory import DirectoryService
 from tumar.core.membership import MembershipService
 from tumar.core.notifier import Notifier
 from tumar.core.passwords import Passwords
@@ -39,6 +41,8 @@ class Services:
     typing: TypingService
     profile: ProfileService
     userdata: UserDataService
+    directory: DirectoryService
+    audit: AuditReader
 
     async def start(self) -> None:
         if self.settings.auto_migrate:
@@ -102,4 +106,6 @@ def build_services(
         typing=typing,
         profile=ProfileService(db, accounts, rooms),
         userdata=UserDataService(db, bus, clock),
+        directory=DirectoryService(db, clock, settings),
+        audit=AuditReader(db),
     )

@@ -18,6 +18,7 @@ class User:
     password_hash: str | None
     is_admin: bool
     deactivated: bool
+    suspended: bool
     displayname: str | None
     avatar_url: str | None
     created_ts: int
@@ -74,6 +75,7 @@ async def insert_user(
             password_hash=password_hash,
             is_admin=is_admin,
             deactivated=False,
+            suspended=False,
             displayname=displayname,
             avatar_url=None,
             created_ts=created_ts,

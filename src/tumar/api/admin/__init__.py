@@ -1,0 +1,48 @@
+"""The admin API under ``/_tumar/admin/v1``: REST and JSON, for users holding an administrative
+role, each request checked against the scope of their grants. Its OpenAPI document is built
+from these routes and served at ``/_tumar/admin/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.responses import Response
+
+from tumar import __version__
+from tumar.api.admin import audit, orgs, people, roles
+from tumar.api.admin.base import PREFIX
+from tumar.api.http import ok
+
+MODULES = [orgs, people, roles, audit]
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix=PREFIX)
+    for module in MODULES:
+        router.include_router(module.router)
+    documented = FastAPI(openapi_url=None)  # only to flatten the included routers
+    documented.include_router(router)
+    document: dict[str, Any] = {}
+
+    @router.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> Response:
+        if not document:
+            document.update(
+                get_openapi(
+                    title="tumar admin API",
+                    version=__version__,
+                    description="Administration of a tumar deployment. Authenticate with the "
+                    "Matrix access token of a user holding an administrative role.",
+                    routes=documented.routes,
+                )
+            )
+            document["components"] = {
+                **document.get("components", {}),
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            }
+            document["security"] = [{"bearer": []}]
+        return ok(document)
+
+    return router

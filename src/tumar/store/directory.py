@@ -1,0 +1,296 @@
+"""The organisation tree, people and role grants."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tumar.store.schema import organisations, people, role_grants, users
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    code: str
+    parent_code: str | None
+    path: str
+    kind: str
+    name_kk: str
+    name_ru: str
+    name_en: str
+    region: str | None
+    head_person_id: str | None
+    register_by: str | None
+    transition_by: str | None
+    mfa_required: bool
+    created_ts: int
+    updated_ts: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    person_id: str
+    personnel_number: str
+    org_code: str
+    position: str | None
+    name_cyr: str
+    name_lat: str
+    email: str | None
+    phone: str | None
+    clearance: str
+    kind: str
+    status: str
+    user_id: str | None
+    created_ts: int
+    updated_ts: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRow:
+    user_id: str
+    role: str
+    org_code: str
+    path: str  # "" for a global grant
+    granted_by: str
+    created_ts: int
+
+
+def _org(row: Row[Any]) -> Organisation:
+    return Organisation(**row._mapping)
+
+
+def _person(row: Row[Any]) -> Person:
+    return Person(**row._mapping)
+
+
+def subtree(path: str) -> Any:
+    """A condition: the organisation's path lies within the subtree rooted at ``path``."""
+    return organisations.c.path.startswith(path, autoescape=True)
+
+
+# ---- organisations --------------------------------------------------------------------------
+
+
+async def get_org(conn: AsyncConnection, code: str) -> Organisation | None:
+    row = (await conn.execute(select(organisations).where(organisations.c.code == code))).first()
+    return _org(row) if row else None
+
+
+async def get_orgs(conn: AsyncConnection, codes: Sequence[str]) -> dict[str, Organisation]:
+    if not codes:
+        return {}
+    rows = await conn.execute(select(organisations).where(organisations.c.code.in_(codes)))
+    return {r.code: _org(r) for r in rows}
+
+
+async def list_orgs(conn: AsyncConnection, scopes: Sequence[str]) -> list[Organisation]:
+    """Organisations within any of the subtrees ``scopes`` ("" = all), in tree order (sorted
+    here, by code point: database collations may ignore the '/' separators)."""
+    query = select(organisations)
+    if "" not in scopes:
+        if not scopes:
+            return []
+        query = query.where(or_(*(subtree(p) for p in scopes)))
+    return sorted((_org(r) for r in await conn.execute(query)), key=lambda o: o.path)
+
+
+async def insert_org(conn: AsyncConnection, org: Organisation) -> None:
+    await conn.execute(insert(organisations).values(**org.as_dict()))
+
+
+async def update_org(conn: AsyncConnection, code: str, **values: Any) -> None:
+    await conn.execute(update(organisations).where(organisations.c.code == code).values(**values))
+
+
+async def repath_subtree(conn: AsyncConnection, old: str, new: str, ts: int) -> None:
+    """Move every organisation under ``old`` to ``new`` (both materialised paths)."""
+    await conn.execute(
+        update(organisations)
+        .where(subtree(old))
+        .values(path=new + func.substr(organisations.c.path, len(old) + 1), updated_ts=ts)
+    )
+
+
+async def count_children(conn: AsyncConnection, code: str) -> int:
+    query = select(func.count()).where(organisations.c.parent_code == code)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def delete_org(conn: AsyncConnection, code: str) -> None:
+    await conn.execute(delete(organisations).where(organisations.c.code == code))
+
+
+# ---- people ---------------------------------------------------------------------------------
+
+
+async def get_person(conn: AsyncConnection, person_id: str) -> Person | None:
+    row = (await conn.execute(select(people).where(people.c.person_id == person_id))).first()
+    return _person(row) if row else None
+
+
+async def person_by_number(conn: AsyncConnection, number: str) -> Person | None:
+    query = select(people).where(people.c.personnel_number == number)
+    row = (await conn.execute(query)).first()
+    return _person(row) if row else None
+
+
+async def person_by_user(conn: AsyncConnection, user_id: str) -> Person | None:
+    row = (await conn.execute(select(people).where(people.c.user_id == user_id))).first()
+    return _person(row) if row else None
+
+
+async def people_by_users(conn: AsyncConnection, user_ids: Sequence[str]) -> dict[str, Person]:
+    if not user_ids:
+        return {}
+    rows = await conn.execute(select(people).where(people.c.user_id.in_(user_ids)))
+    return {r.user_id: _person(r) for r in rows}
+
+
+async def count_people_in_org(conn: AsyncConnection, code: str) -> int:
+    query = select(func.count()).where(people.c.org_code == code)
+    return int((await conn.execute(query)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleQuery:
+    scopes: tuple[str, ...]  # subtree paths the reader may see ("" = all)
+    org_path: str | None = None  # only this subtree
+    text: str | None = None  # substring of names, personnel number, position, e-mail
+    status: str | None = None
+    kind: str | None = None
+    registered: bool | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+async def list_people(conn: AsyncConnection, q: PeopleQuery) -> tuple[list[Person], int]:
+    """People matching ``q`` in personnel-number order, and the total count of matches."""
+    conds: list[Any] = []
+    if "" not in q.scopes:
+        if not q.scopes:
+            return [], 0
+        conds.append(or_(*(subtree(p) for p in q.scopes)))
+    if q.org_path is not None:
+        conds.append(subtree(q.org_path))
+    if q.text:
+        pattern = (
+            "%" + q.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        conds.append(
+            or_(
+                *(
+                    func.lower(func.coalesce(col, "")).like(pattern, escape="\\")
+                    for col in (
+                        people.c.name_cyr,
+                        people.c.name_lat,
+                        people.c.personnel_number,
+                        people.c.position,
+                        people.c.email,
+                        people.c.user_id,
+                    )
+                )
+            )
+        )
+    if q.status is not None:
+        conds.append(people.c.status == q.status)
+    if q.kind is not None:
+        conds.append(people.c.kind == q.kind)
+    if q.registered is not None:
+        conds.append(people.c.user_id.is_not(None) if q.registered else people.c.user_id.is_(None))
+    joined = people.join(organisations, organisations.c.code == people.c.org_code)
+    where = and_(*conds) if conds else None
+    base = select(people).select_from(joined)
+    count = select(func.count()).select_from(joined)
+    if where is not None:
+        base = base.where(where)
+        count = count.where(where)
+    total = int((await conn.execute(count)).scalar_one())
+    rows = await conn.execute(
+        base.order_by(people.c.personnel_number).limit(q.limit).offset(q.offset)
+    )
+    return [_person(r) for r in rows], total
+
+
+async def insert_person(conn: AsyncConnection, person: Person) -> None:
+    await conn.execute(insert(people).values(**person.as_dict()))
+
+
+async def update_person(conn: AsyncConnection, person_id: str, **values: Any) -> None:
+    await conn.execute(update(people).where(people.c.person_id == person_id).values(**values))
+
+
+async def person_org_path(conn: AsyncConnection, person_id: str) -> str | None:
+    query = (
+        select(organisations.c.path)
+        .select_from(people.join(organisations, organisations.c.code == people.c.org_code))
+        .where(people.c.person_id == person_id)
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+# ---- role grants ----------------------------------------------------------------------------
+
+
+def _grants_query() -> Any:
+    return select(
+        role_grants.c.user_id,
+        role_grants.c.role,
+        role_grants.c.org_code,
+        func.coalesce(organisations.c.path, "").label("path"),
+        role_grants.c.granted_by,
+        role_grants.c.created_ts,
+    ).select_from(
+        role_grants.outerjoin(organisations, organisations.c.code == role_grants.c.org_code)
+    )
+
+
+async def grants_of(conn: AsyncConnection, user_id: str) -> list[GrantRow]:
+    rows = await conn.execute(_grants_query().where(role_grants.c.user_id == user_id))
+    return [GrantRow(**r._mapping) for r in rows]
+
+
+async def list_grants(conn: AsyncConnection, scopes: Sequence[str]) -> list[GrantRow]:
+    """Grants whose subtree lies within any of ``scopes`` ("" = all)."""
+    query = _grants_query().order_by(role_grants.c.user_id, role_grants.c.role)
+    if "" not in scopes:
+        if not scopes:
+            return []
+        query = query.where(or_(*(subtree(p) for p in scopes)))
+    return [GrantRow(**r._mapping) for r in await conn.execute(query)]
+
+
+async def insert_grant(conn: AsyncConnection, grant: GrantRow) -> None:
+    await conn.execute(
+        insert(role_grants).values(
+            user_id=grant.user_id,
+            role=grant.role,
+            org_code=grant.org_code,
+            granted_by=grant.granted_by,
+            created_ts=grant.created_ts,
+        )
+    )
+
+
+async def delete_grant(conn: AsyncConnection, user_id: str, role: str, org_code: str) -> int:
+    result = await conn.execute(
+        delete(role_grants).where(
+            role_grants.c.user_id == user_id,
+            role_grants.c.role == role,
+            role_grants.c.org_code == org_code,
+        )
+    )
+    return int(result.rowcount)
+
+
+async def is_server_admin(conn: AsyncConnection, user_id: str) -> bool:
+    query = select(users.c.is_admin).where(users.c.user_id == user_id)
+    return bool((await conn.execute(query)).scalar_one_or_none())
