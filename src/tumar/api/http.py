@@ -68,6 +68,16 @@ async def get_requester(request: Request) -> Requester:
 Auth = Annotated[Requester, Depends(get_requester)]
 
 
+async def get_optional_requester(request: Request) -> Requester | None:
+    """The requester when an access token is given (endpoints where auth is optional)."""
+    if access_token(request) is None:
+        return None
+    return await get_requester(request)
+
+
+MaybeAuth = Annotated[Requester | None, Depends(get_optional_requester)]
+
+
 async def get_json_body(request: Request) -> dict[str, Any]:
     """The request body as a JSON object; an empty body is ``{}``."""
     limit: int = _services(request).settings.max_request_body_bytes

@@ -79,5 +79,6 @@ async def user_directory(svc: Svc, requester: Auth, body: Body) -> Any:
     req = parse(DirectorySearch, body)
     if not req.search_term.strip():
         return ok({"results": [], "limited": False})
-    results, limited = await svc.reader.search_users(requester, req.search_term.strip(), req.limit)
+    term = req.search_term.strip()
+    results, limited = await svc.user_directory.search(requester, term, req.limit)
     return ok({"results": results, "limited": limited})

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import StrictBool, StrictInt, StrictStr
 
-from tumar.api.http import Auth, Body, RequestBody, Svc, ok, parse
+from tumar.api.http import Auth, Body, MaybeAuth, RequestBody, Svc, ok, parse
 from tumar.errors import MatrixError, forbidden
 from tumar.ids import RoomId, UserId, valid_event_id
 from tumar.store import events as event_store
@@ -107,9 +107,9 @@ async def typing(svc: Svc, requester: Auth, room_id: str, user_id: str, body: Bo
 
 
 @router.get("/profile/{user_id}")
-async def get_profile(svc: Svc, user_id: str) -> Any:
+async def get_profile(svc: Svc, user_id: str, viewer: MaybeAuth) -> Any:
     UserId.parse(user_id)
-    return ok(await svc.profile.get_profile(user_id))
+    return ok(await svc.profile.get_profile(user_id, viewer.user_id if viewer else None))
 
 
 @router.get("/profile/{user_id}/{field}")

@@ -46,6 +46,7 @@ PERSON_FIELDS = (
     "clearance",
     "kind",
     "status",
+    "user_id",
 )
 
 
@@ -290,6 +291,8 @@ class DirectoryService:
                 check(actor.may(Permission.PEOPLE_WRITE, target.path))
             updated = replace(person, **values, updated_ts=now)
             self._check_person_values(updated.clearance, updated.kind, updated.status)
+            if values.get("user_id") not in (None, person.user_id):
+                await self._check_unlinked_account(conn, values["user_id"])
             await store.update_person(conn, person_id, **values, updated_ts=now)
             before, after = audit.changed(person.as_dict(), updated.as_dict())
             before.pop("updated_ts", None)
@@ -308,6 +311,17 @@ class DirectoryService:
             raise invalid_param(f"kind must be one of {', '.join(rules.PERSON_KINDS)}.")
         if status not in rules.PERSON_STATUSES:
             raise invalid_param(f"status must be one of {', '.join(rules.PERSON_STATUSES)}.")
+
+    async def _check_unlinked_account(self, conn: AsyncConnection, user_id: str) -> None:
+        """A person has at most one account, and an account belongs to at most one person."""
+        if not await _user_exists(conn, user_id):
+            raise not_found(f"No account {user_id}.")
+        if (holder := await store.person_by_user(conn, user_id)) is not None:
+            raise MatrixError(
+                409,
+                "TUMAR_ACCOUNT_LINKED",
+                f"The account {user_id} already belongs to person {holder.person_id}.",
+            )
 
     async def _person(self, conn: AsyncConnection, person_id: str) -> tuple[Person, str]:
         person = await store.get_person(conn, person_id)

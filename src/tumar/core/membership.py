@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.core.requester import Requester
 from tumar.core.rooms import NewEvent, RoomService
+from tumar.core.user_directory import UserDirectory
 from tumar.errors import MatrixError, forbidden, not_found
 from tumar.ids import RoomAlias, RoomId, UserId
 from tumar.store import accounts as account_store
@@ -18,10 +19,17 @@ from tumar.store.db import Database
 
 
 class MembershipService:
-    def __init__(self, db: Database, rooms: RoomService, server_name: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        rooms: RoomService,
+        server_name: str,
+        guard: UserDirectory | None = None,
+    ) -> None:
         self._db = db
         self._rooms = rooms
         self._server_name = server_name
+        self._guard = guard  # limits on whom external partners may invite
 
     async def profile_content(self, conn: AsyncConnection, user_id: str) -> dict[str, Any]:
         user = await account_store.get_user(conn, user_id)
@@ -65,6 +73,8 @@ class MembershipService:
         async with self._db.read() as conn:
             if target != requester.user_id:
                 await self.check_local_user(conn, target, active=membership == "invite")
+                if membership == "invite" and self._guard is not None:
+                    await self._guard.check_may_invite(conn, requester.user_id, target)
             if membership in ("join", "invite"):
                 content.update(await self.profile_content(conn, target))
             if not await room_store.room_exists(conn, room_id):

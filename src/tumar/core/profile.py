@@ -7,6 +7,7 @@ from typing import Any
 from tumar.core.accounts import AccountService
 from tumar.core.requester import Requester
 from tumar.core.rooms import NewEvent, RoomService
+from tumar.core.user_directory import UserDirectory
 from tumar.errors import MatrixError, not_found
 from tumar.store import accounts as account_store
 from tumar.store import events as event_store
@@ -16,12 +17,21 @@ MAX_PROFILE_FIELD = 1024
 
 
 class ProfileService:
-    def __init__(self, db: Database, accounts: AccountService, rooms: RoomService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        accounts: AccountService,
+        rooms: RoomService,
+        directory: UserDirectory | None = None,
+    ) -> None:
         self._db = db
         self._accounts = accounts
         self._rooms = rooms
+        self._directory = directory
 
-    async def get_profile(self, user_id: str) -> dict[str, Any]:
+    async def get_profile(self, user_id: str, viewer: str | None = None) -> dict[str, Any]:
+        """Display name and avatar; with a ``viewer`` who may find this person in the
+        directory, also their position and organisation (namespaced fields)."""
         user = await self._accounts.get_user(user_id)
         if user is None or user.deactivated:
             raise not_found("This user has no profile.")
@@ -30,6 +40,8 @@ class ProfileService:
             out["displayname"] = user.displayname
         if user.avatar_url is not None:
             out["avatar_url"] = user.avatar_url
+        if viewer is not None and self._directory is not None:
+            out.update(await self._directory.profile_fields(viewer, user_id))
         return out
 
     async def do_set_field(self, requester: Requester, field: str, value: object) -> None:

@@ -19,7 +19,6 @@ from tumar.core.tokens import pagination_token, parse_position
 from tumar.errors import forbidden, not_found
 from tumar.ids import RoomId
 from tumar.policy.filters import RoomEventFilter, event_matches
-from tumar.store import accounts as account_store
 from tumar.store import events as event_store
 from tumar.store.db import Database
 from tumar.store.events import StoredEvent
@@ -206,18 +205,6 @@ class RoomReader:
         async with self._db.read() as conn:
             found = await event_store.memberships_of(conn, requester.user_id, ("join",))
         return sorted(m.room_id for m in found)
-
-    async def search_users(
-        self, requester: Requester, term: str, limit: int
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """People who share a room with the searcher (the directory policy comes later)."""
-        async with self._db.read() as conn:
-            found = await account_store.search_room_mates(conn, requester.user_id, term, limit + 1)
-        results = [
-            _present(user_id=u.user_id, display_name=u.displayname, avatar_url=u.avatar_url)
-            for u in found[:limit]
-        ]
-        return results, len(found) > limit
 
 
 def _present(**fields: Any) -> dict[str, Any]:

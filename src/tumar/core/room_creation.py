@@ -4,7 +4,7 @@ that writes them with the invites in one transaction."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
@@ -14,8 +14,10 @@ from tumar.clock import Clock
 from tumar.core.membership import MembershipService
 from tumar.core.requester import Requester
 from tumar.core.rooms import NewEvent, RoomBatch, RoomService
+from tumar.core.user_directory import UserDirectory
 from tumar.errors import MatrixError
 from tumar.ids import RoomId
+from tumar.policy.e2ee import encryption_for_new_room
 from tumar.policy.power_levels import validate_power_levels_content
 from tumar.store import rooms as room_store
 from tumar.store.db import Database
@@ -114,7 +116,9 @@ class RoomCreator:
         bus: Bus,
         clock: Clock,
         server_name: str,
+        guard: UserDirectory | None = None,
     ) -> None:
+        self._guard = guard  # external partners may not create rooms
         self._rooms = rooms
         self._membership = membership
         self._db = db
@@ -123,6 +127,15 @@ class RoomCreator:
         self._server_name = server_name
 
     async def do_create_room(self, requester: Requester, plan: RoomPlan, visibility: str) -> str:
+        if self._guard is not None:
+            async with self._db.read() as conn:
+                await self._guard.check_may_create_room(conn, requester.user_id)
+        encryption = encryption_for_new_room(
+            self._rooms.e2ee_mode, [(ev.type, ev.state_key) for ev in plan.initial_state]
+        )
+        if encryption is not None:  # E2EE policy `required`: every new room is encrypted
+            extra = NewEvent("m.room.encryption", encryption, "")
+            plan = replace(plan, initial_state=[*plan.initial_state, extra])
         if plan.room_version not in SUPPORTED_ROOM_VERSIONS:
             raise MatrixError(
                 400,

@@ -77,3 +77,21 @@ def browse_root(
     if kind != "official" or searcher_path is None:
         return None
     return visibility_root(searcher_path, visibility)
+
+
+def may_create_room(kind: str | None) -> Decision:
+    """External partners join rooms that officials open for them; they open none."""
+    if kind == "external":
+        return Decision.deny(
+            "External partners cannot create rooms; ask an official to invite you."
+        )
+    return Decision.allow()
+
+
+def may_invite(inviter_kind: str | None, already_share_a_room: bool) -> Decision:
+    """External partners cannot reach people they do not already share a room with."""
+    if inviter_kind == "external" and not already_share_a_room:
+        return Decision.deny(
+            "External partners can invite only people they already share a room with."
+        )
+    return Decision.allow()

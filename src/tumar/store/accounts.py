@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tumar.store.schema import access_tokens, current_state, devices, registration_tokens, users
+from tumar.store.schema import access_tokens, devices, registration_tokens, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,34 +97,6 @@ async def get_users(conn: AsyncConnection, user_ids: list[str]) -> dict[str, Use
 
 async def list_users(conn: AsyncConnection) -> list[User]:
     rows = await conn.execute(select(users).order_by(users.c.user_id))
-    return [_user(r) for r in rows]
-
-
-async def search_room_mates(
-    conn: AsyncConnection, searcher: str, term: str, limit: int
-) -> list[User]:
-    """Active users who share a joined room with ``searcher`` (and the searcher), whose id or
-    display name contains ``term`` (case-insensitive). One query, whatever the room count."""
-    member = current_state.c
-    my_rooms = select(member.room_id).where(
-        member.state_key == searcher, member.type == "m.room.member", member.membership == "join"
-    )
-    mates = select(member.state_key).where(
-        member.type == "m.room.member", member.membership == "join", member.room_id.in_(my_rooms)
-    )
-    escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    rows = await conn.execute(
-        select(users)
-        .where(
-            users.c.user_id.in_(mates) | (users.c.user_id == searcher),
-            users.c.deactivated.is_(False),
-            func.lower(users.c.user_id).like(pattern, escape="\\")
-            | func.lower(func.coalesce(users.c.displayname, "")).like(pattern, escape="\\"),
-        )
-        .order_by(users.c.user_id)
-        .limit(limit)
-    )
     return [_user(r) for r in rows]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tumar.store.schema import organisations, people, role_grants, users
+from tumar.store.schema import current_state, organisations, people, role_grants, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,3 +294,96 @@ async def delete_grant(conn: AsyncConnection, user_id: str, role: str, org_code:
 async def is_server_admin(conn: AsyncConnection, user_id: str) -> bool:
     query = select(users.c.is_admin).where(users.c.user_id == user_id)
     return bool((await conn.execute(query)).scalar_one_or_none())
+
+
+# ---- the user directory ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryHit:
+    user_id: str
+    displayname: str | None
+    avatar_url: str | None
+    position: str | None
+    org_code: str | None
+    org_name_ru: str | None
+    org_name_kk: str | None
+    org_name_en: str | None
+
+
+def _room_mates(searcher: str) -> Any:
+    member = current_state.c
+    my_rooms = select(member.room_id).where(
+        member.state_key == searcher, member.type == "m.room.member", member.membership == "join"
+    )
+    return select(member.state_key).where(
+        member.type == "m.room.member", member.membership == "join", member.room_id.in_(my_rooms)
+    )
+
+
+def _hits_query() -> Any:
+    return select(
+        users.c.user_id,
+        users.c.displayname,
+        users.c.avatar_url,
+        people.c.position,
+        organisations.c.code.label("org_code"),
+        organisations.c.name_ru.label("org_name_ru"),
+        organisations.c.name_kk.label("org_name_kk"),
+        organisations.c.name_en.label("org_name_en"),
+    ).select_from(
+        users.outerjoin(people, people.c.user_id == users.c.user_id).outerjoin(
+            organisations, organisations.c.code == people.c.org_code
+        )
+    )
+
+
+async def search_directory(
+    conn: AsyncConnection, searcher: str, term: str, limit: int, browse_path: str | None
+) -> list[DirectoryHit]:
+    """Active accounts matching ``term`` (user id, display name, names, position; any case)
+    that the searcher may see: people sharing a joined room with them, themselves, and, with
+    ``browse_path``, active people of that subtree ("" = everyone in the directory)."""
+    escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    visible = [users.c.user_id.in_(_room_mates(searcher)), users.c.user_id == searcher]
+    if browse_path is not None:
+        visible.append(and_(people.c.status == "active", subtree(browse_path)))
+    matches = [
+        func.lower(func.coalesce(col, "")).like(pattern, escape="\\")
+        for col in (
+            users.c.user_id,
+            users.c.displayname,
+            people.c.name_cyr,
+            people.c.name_lat,
+            people.c.position,
+        )
+    ]
+    rows = await conn.execute(
+        _hits_query()
+        .where(users.c.deactivated.is_(False), or_(*visible), or_(*matches))
+        .order_by(users.c.user_id)
+        .limit(limit)
+    )
+    return [DirectoryHit(**r._mapping) for r in rows]
+
+
+async def directory_entry(conn: AsyncConnection, user_id: str) -> DirectoryHit | None:
+    row = (await conn.execute(_hits_query().where(users.c.user_id == user_id))).first()
+    return DirectoryHit(**row._mapping) if row else None
+
+
+async def share_a_room(conn: AsyncConnection, a: str, b: str) -> bool:
+    query = select(func.count()).where(
+        current_state.c.type == "m.room.member",
+        current_state.c.membership == "join",
+        current_state.c.state_key == b,
+        current_state.c.room_id.in_(
+            select(current_state.c.room_id).where(
+                current_state.c.type == "m.room.member",
+                current_state.c.state_key == a,
+                current_state.c.membership == "join",
+            )
+        ),
+    )
+    return bool((await conn.execute(query)).scalar_one())

@@ -124,6 +124,9 @@ class PersonPatch(AdminBody):
     clearance: str | None = Field(default=None, max_length=64)
     kind: PersonKind | None = None
     status: PersonStatus | None = None
+    user_id: str | None = Field(
+        default=None, max_length=255, description="Link an existing account (null: unlink)"
+    )
 
 
 class PersonOut(BaseModel):
