@@ -56,6 +56,9 @@ async def test_bad_organisation_input(api: Api) -> None:
         await api.error("POST", f"{ADMIN}/orgs", status, errcode, user=root, json=body)
     tree = await api.call("GET", f"{ADMIN}/orgs", user=root)
     assert [o["code"] for o in tree["organisations"]] == ["gov"]
+    for patch in ({"name_ru": None}, {"mfa_required": None}, {"kind": "club"}, {"code": "g2"}):
+        await api.error("PATCH", f"{ADMIN}/orgs/gov", 400, "M_BAD_JSON", user=root, json=patch)
+    assert (await api.call("GET", f"{ADMIN}/orgs/gov", user=root))["name_ru"] == "gov ru"
 
 
 async def test_people_crud_and_search(api: Api) -> None:

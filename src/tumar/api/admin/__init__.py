@@ -11,38 +11,45 @@ from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
 from tumar import __version__
-from tumar.api.admin import audit, orgs, people, roles
+from tumar.api.admin import audit, orgs, people, roles, rollout
 from tumar.api.admin.base import PREFIX
 from tumar.api.http import ok
 
-MODULES = [orgs, people, roles, audit]
+MODULES = [orgs, people, roles, audit, rollout]
 
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix=PREFIX)
     for module in MODULES:
         router.include_router(module.router)
-    documented = FastAPI(openapi_url=None)  # only to flatten the included routers
-    documented.include_router(router)
     document: dict[str, Any] = {}
 
     @router.get("/openapi.json", include_in_schema=False)
     async def openapi() -> Response:
         if not document:
-            document.update(
-                get_openapi(
-                    title="tumar admin API",
-                    version=__version__,
-                    description="Administration of a tumar deployment. Authenticate with the "
-                    "Matrix access token of a user holding an administrative role.",
-                    routes=documented.routes,
-                )
-            )
-            document["components"] = {
-                **document.get("components", {}),
-                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            }
-            document["security"] = [{"bearer": []}]
+            document.update(openapi_document())
         return ok(document)
 
     return router
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the admin API, built from its routes and models."""
+    documented = FastAPI(openapi_url=None)  # only to flatten the included routers
+    router = APIRouter(prefix=PREFIX)
+    for module in MODULES:
+        router.include_router(module.router)
+    documented.include_router(router)
+    document = get_openapi(
+        title="tumar admin API",
+        version=__version__,
+        description="Administration of a tumar deployment. Authenticate with the Matrix "
+        "access token of a user holding an administrative role.",
+        routes=documented.routes,
+    )
+    document["components"] = {
+        **document.get("components", {}),
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    }
+    document["security"] = [{"bearer": []}]
+    return document

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime
-from typing import Literal, get_args
+from typing import ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tumar.api.http import RequestBody
 from tumar.policy.directory import ORG_KINDS, PERSON_KINDS, PERSON_STATUSES
@@ -39,6 +39,22 @@ class AdminBody(RequestBody):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class PatchBody(AdminBody):
+    """A partial update: absent fields stay; ``null`` clears, allowed only where a field may
+    be empty (``NOT_NULL`` lists those that may not)."""
+
+    NOT_NULL: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> PatchBody:
+        nulls = [
+            f for f in self.NOT_NULL if f in self.model_fields_set and getattr(self, f) is None
+        ]
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null")
+        return self
+
+
 def _iso_date(value: str | None) -> str | None:
     if value is not None:
         try:
@@ -66,7 +82,9 @@ class OrgIn(AdminBody):
     _dates = field_validator("register_by", "transition_by")(_iso_date)
 
 
-class OrgPatch(AdminBody):
+class OrgPatch(PatchBody):
+    NOT_NULL = ("kind", "name_kk", "name_ru", "name_en", "mfa_required")
+
     parent_code: str | None = None
     kind: OrgKind | None = None
     name_kk: str | None = Field(default=None, min_length=1, max_length=500)
@@ -114,7 +132,9 @@ class PersonIn(AdminBody):
     kind: PersonKind = "official"
 
 
-class PersonPatch(AdminBody):
+class PersonPatch(PatchBody):
+    NOT_NULL = ("org_code", "name_cyr", "name_lat", "clearance", "kind", "status")
+
     org_code: str | None = Field(default=None, min_length=1, max_length=64)
     name_cyr: str | None = Field(default=None, min_length=1, max_length=500)
     name_lat: str | None = Field(default=None, min_length=1, max_length=500)
