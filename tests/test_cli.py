@@ -90,6 +90,21 @@ def test_serve_demo_lets_a_newcomer_log_in_and_chat(tmp_path: Path) -> None:
             e["content"].get("body") for e in sync["rooms"]["join"][rooms[0]]["timeline"]["events"]
         ]
         assert bodies[-2:] == ["Welcome to tumar!", "Hello from the demo"]
+        # The demo directory: alice administers the ministry, bob finds dana by her name.
+        found = httpx.post(
+            f"{base}/user_directory/search", headers=auth, json={"search_term": "омарова"}
+        ).json()["results"]
+        assert [r["user_id"] for r in found] == ["@dana:localhost"]
+        assert found[0]["kz.tumar.position"] == "Analyst"
+        alice = httpx.post(
+            f"{base}/login",
+            json={"type": "m.login.password", "user": "alice", "password": DEMO_PASSWORD},
+        ).json()
+        people = httpx.get(
+            f"http://127.0.0.1:{port}/_tumar/admin/v1/people",
+            headers={"Authorization": f"Bearer {alice['access_token']}"},
+        ).json()
+        assert people["total"] == 3
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
