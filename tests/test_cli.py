@@ -109,3 +109,17 @@ def test_serve_demo_lets_a_newcomer_log_in_and_chat(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert "Demo users: @alice:localhost" in out
+
+
+def test_role_grant_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(tmp_path, "user", "create", "erlan", "--password", "a-long-pass-phrase") == 0
+    assert run(tmp_path, "role", "grant", "erlan", "security_officer") == 0
+    assert run(tmp_path, "role", "grant", "erlan", "org_admin", "--org", "nowhere") == 1
+    assert "nowhere" in capsys.readouterr().err
+    assert run(tmp_path, "role", "list") == 0
+    assert capsys.readouterr().out.splitlines() == ["@erlan:localhost\tsecurity_officer\t*"]
+    assert run(tmp_path, "role", "revoke", "@erlan:localhost", "security_officer") == 0
+    assert run(tmp_path, "role", "revoke", "erlan", "security_officer") == 1
+    capsys.readouterr()
+    assert run(tmp_path, "role", "list") == 0
+    assert capsys.readouterr().out == ""

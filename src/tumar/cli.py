@@ -11,9 +11,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tumar.config import Settings, load_settings
+from tumar.core.directory import cli_actor
 from tumar.core.requester import Requester
 from tumar.core.services import Services, build_services
 from tumar.errors import MatrixError
+from tumar.policy.roles import Role
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -57,6 +59,17 @@ def parser() -> argparse.ArgumentParser:
     _common(deactivate)
     deactivate.add_argument("localpart")
 
+    role = sub.add_parser("role", help="grant, revoke and list administrative roles")
+    roles = role.add_subparsers(dest="role_command", required=True)
+    for name, text in (("grant", "grant a role"), ("revoke", "revoke a role")):
+        change = roles.add_parser(name, help=text)
+        _common(change)
+        change.add_argument("user", help="user id or localpart")
+        change.add_argument("role", choices=[r.value for r in Role])
+        change.add_argument("--org", default="", help="subtree root (default: everywhere)")
+    role_list = roles.add_parser("list", help="list role grants")
+    _common(role_list)
+
     token = sub.add_parser("registration-token", help="create a registration token")
     _common(token)
     token.add_argument("--uses", type=int, default=1)
@@ -96,6 +109,8 @@ async def _dispatch(args: argparse.Namespace, svc: Services) -> int:
     if args.command == "migrate":
         print("Database is up to date.")
         return 0
+    if args.command == "role":
+        return await _role(args, svc)
     if args.command == "registration-token":
         print(await svc.accounts.do_create_registration_token(uses_allowed=args.uses))
         return 0
@@ -177,3 +192,19 @@ def run() -> None:
 
 if __name__ == "__main__":
     run()
+
+
+async def _role(args: argparse.Namespace, svc: Services) -> int:
+    actor = cli_actor(getpass.getuser())
+    if args.role_command == "list":
+        for g in await svc.directory.list_grants(actor):
+            print(f"{g.user_id}\t{g.role}\t{g.org_code or '*'}")
+        return 0
+    user = args.user if args.user.startswith("@") else svc.accounts.user_id_for(args.user)
+    if args.role_command == "grant":
+        await svc.directory.do_grant(actor, user, Role(args.role), args.org)
+        print(f"Granted {args.role} over {args.org or 'everything'} to {user}")
+    else:
+        await svc.directory.do_revoke(actor, user, Role(args.role), args.org)
+        print(f"Revoked {args.role} over {args.org or 'everything'} from {user}")
+    return 0
