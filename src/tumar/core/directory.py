@@ -205,11 +205,15 @@ class DirectoryService:
             check(actor.may(Permission.ORG_WRITE, org.path))
             if org.parent_code is None and not actor.is_global(Permission.ORG_WRITE):
                 raise out_of_scope("Only an operator may delete a top-level organisation.")
-            if await store.count_children(conn, code) or await store.count_people_in_org(
-                conn, code
+            if (
+                await store.count_children(conn, code)
+                or await store.count_people_in_org(conn, code)
+                or await store.count_grants_on(conn, code)
             ):
                 raise MatrixError(
-                    409, "TUMAR_ORG_NOT_EMPTY", "Move or delete its units and people first."
+                    409,
+                    "TUMAR_ORG_NOT_EMPTY",
+                    "Move or delete its units and people, and revoke the roles over it, first.",
                 )
             await store.delete_org(conn, code)
             await audit.record(
@@ -249,6 +253,13 @@ class DirectoryService:
             person, path = await self._person(conn, person_id)
         check(actor.may(Permission.DIRECTORY_READ, path))
         return person
+
+    async def get_person_by_number(self, actor: Actor, number: str) -> Person:
+        async with self._db.read() as conn:
+            found = await store.person_by_number(conn, number)
+        if found is None:
+            raise not_found(f"No person with personnel number {number}.")
+        return await self.get_person(actor, found.person_id)
 
     async def do_create_person(self, actor: Actor, new: NewPerson) -> Person:
         now = self._clock.now_ms()

@@ -142,6 +142,21 @@ async def test_admin_of_one_ministry_cannot_touch_another(api: Api) -> None:
     assert (await api.call("GET", f"{ADMIN}/orgs/mof-it", user=root))["parent_code"] == "mof"
 
 
+async def test_an_organisation_with_roles_over_it_is_not_deleted(api: Api) -> None:
+    root, mof_admin, _ = await two_ministries(api)
+    await org(api, root, "tmp", parent="gov")
+    await grant(api, root, mof_admin.user_id, "org_admin", "tmp")
+    await api.error("DELETE", f"{ADMIN}/orgs/tmp", 409, "TUMAR_ORG_NOT_EMPTY", user=root)
+    await api.call(
+        "DELETE", f"{ADMIN}/roles/{q(mof_admin.user_id)}/org_admin", user=root,
+        params={"org_code": "tmp"},
+    )  # fmt: skip
+    await api.call("DELETE", f"{ADMIN}/orgs/tmp", user=root)
+    # The admin's other grant still covers only their ministry.
+    tree = await api.call("GET", f"{ADMIN}/orgs", user=mof_admin)
+    assert [o["code"] for o in tree["organisations"]] == ["mof", "mof-it"]
+
+
 async def test_non_admins_are_refused(api: Api) -> None:
     await two_ministries(api)
     nobody = await api.register("nobody")
