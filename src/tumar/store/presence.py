@@ -1,0 +1,78 @@
+"""Presence per user, and who shares a room with whom (whose presence a user sees)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tumar.store.schema import current_state, presence
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    user_id: str
+    state: str
+    status_msg: str | None
+    last_active_ts: int
+    stream_pos: int
+
+
+def _room_mates(user_id: str) -> Select[tuple[str]]:
+    """Users joined to a room the user is joined to (the user included)."""
+    mine = select(current_state.c.room_id).where(
+        current_state.c.state_key == user_id,
+        current_state.c.type == "m.room.member",
+        current_state.c.membership == "join",
+    )
+    return select(current_state.c.state_key).where(
+        current_state.c.type == "m.room.member",
+        current_state.c.membership == "join",
+        current_state.c.room_id.in_(mine),
+    )
+
+
+async def room_mates(conn: AsyncConnection, user_id: str) -> set[str]:
+    rows = await conn.execute(_room_mates(user_id).distinct())
+    return {str(r[0]) for r in rows} | {user_id}
+
+
+async def get(conn: AsyncConnection, user_id: str) -> Presence | None:
+    row = (await conn.execute(select(presence).where(presence.c.user_id == user_id))).first()
+    return Presence(**row._mapping) if row else None
+
+
+async def put(conn: AsyncConnection, p: Presence) -> None:
+    values = {
+        "state": p.state,
+        "status_msg": p.status_msg,
+        "last_active_ts": p.last_active_ts,
+        "stream_pos": p.stream_pos,
+    }
+    result = await conn.execute(
+        update(presence).where(presence.c.user_id == p.user_id).values(**values)
+    )
+    if result.rowcount == 0:
+        await conn.execute(insert(presence).values(user_id=p.user_id, **values))
+
+
+async def touch(conn: AsyncConnection, user_id: str, ts: int) -> None:
+    """Record activity without anything room-mates must be told about at once."""
+    await conn.execute(
+        update(presence).where(presence.c.user_id == user_id).values(last_active_ts=ts)
+    )
+
+
+async def changed_for(
+    conn: AsyncConnection, user_id: str, after: int | None, upto: int, limit: int
+) -> list[Presence]:
+    """Presence of the user and their room-mates that changed in (after, upto]."""
+    query = select(presence).where(
+        presence.c.stream_pos <= upto,
+        presence.c.user_id.in_(_room_mates(user_id).union(select(literal(user_id)))),
+    )
+    if after is not None:
+        query = query.where(presence.c.stream_pos > after)
+    rows = await conn.execute(query.order_by(presence.c.stream_pos.desc()).limit(limit))
+    return [Presence(**r._mapping) for r in rows]
