@@ -22,7 +22,7 @@ def run(tmp_path: Path, *args: str) -> int:
 
 def test_user_create_list_deactivate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(tmp_path, "migrate") == 0
-    assert run(tmp_path, "user", "create", "aigerim", "--password", "pw-123456", "--admin") == 0
+    assert run(tmp_path, "user", "create", "aigerim", "--password", "pw-123456789", "--admin") == 0
     assert "Created @aigerim:localhost" in capsys.readouterr().out
     assert run(tmp_path, "user", "create", "aigerim", "--password", "other") == 1
     assert "taken" in capsys.readouterr().err

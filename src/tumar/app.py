@@ -12,7 +12,28 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from tumar import __version__
-from tumar.api import accounts, admin, events, misc, rooms, sync, userdata
+from tumar.api import (
+    accounts,
+    admin,
+    events,
+    keys,
+    media,
+    misc,
+    presence,
+    push,
+    relations,
+    reports,
+    room_directory,
+    room_keys,
+    rooms,
+    search,
+    sso,
+    sync,
+    tags,
+    threepid,
+    to_device,
+    userdata,
+)
 from tumar.api.http import JSONResponse
 from tumar.api.middleware import MatrixHTTPMiddleware
 from tumar.config import Settings
@@ -47,12 +68,18 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     app.state.services = svc
     for prefix in CLIENT_PREFIXES:
-        for module in (accounts, rooms, events, sync, userdata):
+        for module in (accounts, rooms, events, sync, userdata, keys, to_device, room_keys):
             app.include_router(module.router, prefix=prefix)
         app.include_router(misc.client, prefix=prefix)
+        for module in (push, presence, tags, reports, threepid, room_directory, search):
+            app.include_router(module.router, prefix=prefix)
+        app.include_router(sso.client, prefix=prefix)
     app.include_router(accounts.v1, prefix="/_matrix/client/v1")
+    app.include_router(relations.v1, prefix="/_matrix/client/v1")
     app.include_router(misc.top)
+    app.include_router(media.router)
     app.include_router(admin.build_router())
+    app.include_router(sso.page_router)
     _install_error_handlers(app)
     app.add_middleware(MatrixHTTPMiddleware)
     return app

@@ -10,9 +10,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from tumar import cli_accounts, cli_directory, cli_rollout
 from tumar.config import Settings, load_settings
 from tumar.core.directory import cli_actor
-from tumar.core.requester import Requester
 from tumar.core.services import Services, build_services
 from tumar.errors import MatrixError
 from tumar.policy.roles import Role
@@ -70,6 +70,10 @@ def parser() -> argparse.ArgumentParser:
     role_list = roles.add_parser("list", help="list role grants")
     _common(role_list)
 
+    cli_directory.add_parsers(sub, _common)
+    cli_accounts.add_parsers(sub, _common)  # people codes, user suspend|restore
+    cli_rollout.add_parsers(sub, _common)
+
     token = sub.add_parser("registration-token", help="create a registration token")
     _common(token)
     token.add_argument("--uses", type=int, default=1)
@@ -111,6 +115,12 @@ async def _dispatch(args: argparse.Namespace, svc: Services) -> int:
         return 0
     if args.command == "role":
         return await _role(args, svc)
+    if args.command == "people" and args.people_command == "codes":
+        return await cli_accounts.people_codes(args, svc)
+    if args.command in ("org", "people"):
+        return await cli_directory.dispatch(args, svc)
+    if args.command == "rollout":
+        return await cli_rollout.dispatch(args, svc)
     if args.command == "registration-token":
         print(await svc.accounts.do_create_registration_token(uses_allowed=args.uses))
         return 0
@@ -124,17 +134,20 @@ async def _dispatch(args: argparse.Namespace, svc: Services) -> int:
     if args.user_command == "list":
         for u in await svc.accounts.list_users():
             flags = " ".join(
-                f for f, on in (("admin", u.is_admin), ("deactivated", u.deactivated)) if on
+                f
+                for f, on in (
+                    ("admin", u.is_admin),
+                    ("deactivated", u.deactivated),
+                    ("suspended", u.suspended),
+                )
+                if on
             )
             print(f"{u.user_id}\t{u.displayname or ''}\t{flags}".rstrip())
         return 0
+    if args.user_command in ("suspend", "restore"):
+        return await cli_accounts.user_suspension(args, svc)
     if args.user_command == "deactivate":
-        user_id = svc.accounts.user_id_for(args.localpart)
-        rooms = await svc.accounts.do_deactivate(user_id)
-        for room_id in rooms:
-            await svc.membership.do_membership(Requester(user_id, ""), room_id, "leave")
-        print(f"Deactivated {user_id}; left {len(rooms)} rooms.")
-        return 0
+        return await cli_accounts.user_deactivation(args, svc)
     raise AssertionError(args)
 
 

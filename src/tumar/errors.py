@@ -50,6 +50,17 @@ def unrecognized(error: str = "Unrecognized request", status: int = 404) -> Matr
     return MatrixError(status, "M_UNRECOGNIZED", error)
 
 
+def user_locked() -> MatrixError:
+    """A suspended account (Matrix "account locking"): 401 with ``soft_logout`` so clients
+    keep their session and carry on once the account is restored."""
+    return MatrixError(
+        401,
+        "M_USER_LOCKED",
+        "This account is suspended; ask your administrator.",
+        soft_logout=True,
+    )
+
+
 def limit_exceeded(retry_after_ms: int) -> MatrixError:
     return MatrixError(
         429, "M_LIMIT_EXCEEDED", "Too many requests; slow down.", retry_after_ms=retry_after_ms

@@ -27,8 +27,17 @@ async def snapshot(services: Services) -> Snapshot:
     return out
 
 
-def assert_same(before: Snapshot, after: Snapshot) -> None:
+# A refused login is recorded (issue 4): a ``login.failure`` audit row and the failure count
+# towards the lockout. Nothing else may change.
+LOGIN_RECORDS = frozenset({"audit_log", "login_throttle"})
+
+
+def assert_same(before: Snapshot, after: Snapshot, *, login_refused: bool = False) -> None:
     changed = {name for name in before if before[name] != after[name]}
+    if login_refused:
+        changed -= LOGIN_RECORDS
+        added = set(after["audit_log"]) - set(before["audit_log"])
+        assert all("login.failure" in row for row in added), added
     assert not changed, f"tables changed by a refused request: {sorted(changed)}"
 
 
@@ -101,7 +110,7 @@ async def refused(
     error = body["error"]
     assert len(error) >= 10 and " " in error.strip(), f"unreadable error: {error!r}"
     assert "Traceback" not in error and " object at 0x" not in error
-    assert_same(before, await snapshot(api.services))
+    assert_same(before, await snapshot(api.services), login_refused=path.endswith("/login"))
     return body
 
 
@@ -134,6 +143,20 @@ BODY_ENDPOINTS: list[tuple[str, str, str | None]] = [
     ("PUT", "/user/{bob}/rooms/{room}/account_data/org.example.a", "bob"),
     ("PUT", "/profile/{bob}/displayname", "bob"),
     ("POST", "/user_directory/search", "bob"),
+    # everyday features (issue 3)
+    ("PUT", "/pushrules/global/override/mine", "bob"),
+    ("PUT", "/pushrules/global/override/.m.rule.master/enabled", "bob"),
+    ("PUT", "/pushrules/global/override/.m.rule.master/actions", "bob"),
+    ("POST", "/pushers/set", "bob"),
+    ("PUT", "/user/{bob}/rooms/{room}/tags/u.work", "bob"),
+    ("POST", "/rooms/{room}/report/{event}", "bob"),
+    ("POST", "/rooms/{room}/report", "bob"),
+    ("POST", "/publicRooms", "bob"),
+    ("PUT", "/directory/list/room/{room}", "alice"),
+    ("PUT", "/directory/room/%23new%3Atumar.test", "bob"),
+    ("POST", "/rooms/{room}/upgrade", "alice"),
+    ("PUT", "/presence/{bob}/status", "bob"),
+    ("POST", "/search", "bob"),
 ]
 ENDPOINT_IDS = [f"{m} {p}" for m, p, _ in BODY_ENDPOINTS]
 JSON = {"Content-Type": "application/json"}
@@ -813,7 +836,7 @@ async def test_delete_device_challenge_changes_nothing(api: Api, world: World) -
         )
         assert resp.status_code == 401
         assert resp.json()["flows"] == [{"stages": ["m.login.password"]}]
-    assert_same(before, await snapshot(api.services))
+    assert_same(before, await snapshot(api.services), login_refused=True)
 
 
 # ---- the tables ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.support.harness import Api, q
+from tests.support.harness import PASSWORD, Api, q
 
 
 async def test_single_use_registration_token_registers_one_account(api: Api) -> None:
@@ -17,7 +17,7 @@ async def test_single_use_registration_token_registers_one_account(api: Api) -> 
             "/register",
             json={
                 "username": f"racer{i}",
-                "password": "pw-123456",
+                "password": PASSWORD,  # the password policy wants 12 characters or more
                 "auth": {"type": "m.login.registration_token", "token": token},
             },
         )

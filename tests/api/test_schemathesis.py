@@ -42,6 +42,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.conftest import POSTGRES_URL, make_settings, need, run_sync
 from tests.support.harness import PASSWORD, LiveServer, q
 from tests.support.matrix_spec import bundle_operations, load_bundle
+from tests.support.media import png_bytes
 from tumar.app import CLIENT_PREFIXES, build_app
 
 MAX_EXAMPLES = 12
@@ -201,6 +202,8 @@ class World:
     device_id: str
     room_id: str
     event_id: str
+    media_id: str = ""  # opaque bytes (application/octet-stream) the user uploaded
+    image_id: str = ""  # a PNG the user uploaded, for thumbnails
 
     def login(self) -> str:
         resp = self.session.post(
@@ -239,15 +242,35 @@ def world(server: LiveServer, session: requests.Session) -> World:
         {"msgtype": "m.text", "body": "hello"},
         token,
     )
+
+    def upload(data: bytes, content_type: str) -> str:
+        resp = session.post(
+            f"{server.url}/_matrix/media/v3/upload",
+            data=data,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+            timeout=30,
+        )
+        resp.raise_for_status()
+        return str(resp.json()["content_uri"]).rsplit("/", 1)[1]
+
     return World(
-        server, session, user["user_id"], token, user["device_id"], room_id, sent["event_id"]
+        server,
+        session,
+        user["user_id"],
+        token,
+        user["device_id"],
+        room_id,
+        sent["event_id"],
+        media_id=upload(b"fuzz" * 100, "application/octet-stream"),
+        image_id=upload(png_bytes(), "image/png"),
     )
 
 
 def _realistic(case: Case, world: World) -> Case | None:
     """The case with real ids and credentials swapped in (None: nothing to swap).
 
-    Room, user, event and device ids in the path become the world's; the random credentials
+    Room, user, event and device ids in the path become the world's (and media ids the
+    world user's uploads, a PNG for thumbnails, opaque bytes otherwise); the random credentials
     of ``/login`` and the random UIA stage of ``/register`` become working ones, so their
     success responses are generated and checked too.
     """
@@ -257,6 +280,8 @@ def _realistic(case: Case, world: World) -> Case | None:
         "userId": world.user_id,
         "eventId": world.event_id,
         "deviceId": world.device_id,
+        "serverName": world.server.settings.server_name,
+        "mediaId": world.image_id if "/thumbnail/" in case.path else world.media_id,
     }
     params = case.path_parameters or {}
     swapped = {k: real.get(k, v) for k, v in params.items()}
@@ -314,5 +339,32 @@ def test_operations_covered() -> None:
         ("GET", "/_matrix/client/versions"),
         ("GET", "/.well-known/matrix/client"),
         ("GET", "/_matrix/client/v1/register/m.login.registration_token/validity"),
+        # everyday features (issue 3)
+        ("GET", "/_matrix/client/v1/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}"),
+        ("GET", "/_matrix/client/v1/rooms/{roomId}/threads"),
+        ("GET", f"{V3}/rooms/{{roomId}}/context/{{eventId}}"),
+        ("PUT", f"{V3}/pushrules/global/{{kind}}/{{ruleId}}"),
+        ("POST", f"{V3}/pushers/set"),
+        ("GET", f"{V3}/notifications"),
+        ("PUT", f"{V3}/user/{{userId}}/rooms/{{roomId}}/tags/{{tag}}"),
+        ("POST", f"{V3}/rooms/{{roomId}}/report/{{eventId}}"),
+        ("GET", f"{V3}/account/3pid"),
+        ("POST", f"{V3}/publicRooms"),
+        ("PUT", f"{V3}/directory/room/{{roomAlias}}"),
+        ("POST", f"{V3}/rooms/{{roomId}}/upgrade"),
+        ("PUT", f"{V3}/presence/{{userId}}/status"),
+        ("POST", f"{V3}/search"),
     ):
         assert core in ops
+    media = {
+        (method, path)
+        for method, path in bundle_operations(load_bundle())
+        if path.startswith(("/_matrix/media/", "/_matrix/client/v1/media/"))
+    }
+    assert media and media <= ops  # every media operation of the spec, legacy ones included
+    e2ee = {
+        (method, path)
+        for method, path in bundle_operations(load_bundle())
+        if path.startswith((f"{V3}/keys/", f"{V3}/room_keys/", f"{V3}/sendToDevice/"))
+    }
+    assert len(e2ee) >= 20 and e2ee <= ops  # every end-to-end encryption operation

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
+from tests.support import media as media_support
 from tests.support.harness import Api, User, q
 from tests.support.matrix_spec import ResponseValidator, load_bundle
 
@@ -169,7 +170,9 @@ async def test_login(checked: Checked) -> None:
         "M_FORBIDDEN",
         json={**password, "user": "@alice:elsewhere.example"},
     )
-    await c.error("POST", "/login", 400, "M_UNKNOWN", json={"type": "m.login.token", "token": "x"})
+    token = {"type": "m.login.token", "token": "x"}  # unknown: the SSO page mints them
+    await c.error("POST", "/login", 403, "M_FORBIDDEN", json=token)
+    await c.error("POST", "/login", 400, "M_UNKNOWN", json={"type": "m.login.foo", "token": "x"})
     await c.error(
         "POST",
         "/login",
@@ -628,3 +631,113 @@ async def test_unknown_endpoints_and_methods(checked: Checked) -> None:
         body = resp.json()
         assert body["errcode"] == "M_UNRECOGNIZED"
         assert not list(c.error_schema.iter_errors(body))
+
+
+# ---- media --------------------------------------------------------------------------------
+
+
+async def test_media(checked: Checked) -> None:
+    """Uploads, created ids, config, downloads and thumbnails; binary responses are checked
+    for a documented status and the spec's required headers."""
+    c = checked
+    alice = await c.api.register("alice")
+    bob = await c.api.register("bob")
+    png = media_support.png_bytes(120, 80)
+    uploaded = await c.call(
+        "POST",
+        media_support.UPLOAD,
+        user=alice,
+        content=png,
+        headers={"Content-Type": "image/png"},
+        params={"filename": "a.png"},
+    )
+    mxc = uploaded["content_uri"]
+    server, media_id = media_support.media_path(mxc)
+    created = await c.call("POST", "/_matrix/media/v1/create", user=alice, json={})
+    _, created_id = media_support.media_path(created["content_uri"])
+    put = f"{media_support.V3}/upload/{server}/{created_id}"
+    jpeg = {"Content-Type": "image/jpeg"}
+    await c.error("PUT", put, 403, "M_FORBIDDEN", user=bob, content=b"x", headers=jpeg)
+    assert (
+        await c.call("PUT", put, user=alice, content=media_support.jpeg_bytes(), headers=jpeg) == {}
+    )
+    await c.error("PUT", put, 409, "M_CANNOT_OVERWRITE_MEDIA", user=alice, content=b"x")
+    await c.error(
+        "PUT",
+        f"{media_support.V3}/upload/{server}/AAAA",
+        404,
+        "M_NOT_FOUND",
+        user=alice,
+        content=b"x",
+    )
+
+    for base in (media_support.V1, media_support.V3):
+        config = await c.call("GET", f"{base}/config", user=alice)
+        assert config["m.upload.size"] > 0
+        await c.error(
+            "GET",
+            f"{base}/preview_url",
+            403,
+            "M_FORBIDDEN",
+            user=alice,
+            params={"url": "https://example.org"},
+        )
+        for path, params in (
+            (f"{base}/download/{server}/{media_id}", None),
+            (f"{base}/download/{server}/{media_id}/b.png", None),
+            (f"{base}/thumbnail/{server}/{media_id}", {"width": 32, "height": 32}),
+        ):
+            resp = await c.api.raw("GET", path, user=alice, params=params)
+            assert resp.status_code == 200, resp.text
+            c.validator.validate("GET", path, 200, None)  # a documented status
+            assert resp.headers["content-type"] == "image/png"
+            assert resp.headers["content-disposition"].startswith("inline")
+            c.seen.append(("GET", path, 200))
+            await c.error("GET", path, 403, "M_FORBIDDEN", user=bob, params=params)
+            await c.error(
+                "GET",
+                path.replace(media_id, "AAAAAAAAAAAAAAAAAAAAAAAA"),
+                404,
+                "M_NOT_FOUND",
+                user=alice,
+                params=params,
+            )
+        await c.error(
+            "GET",
+            f"{base}/thumbnail/{server}/{media_id}",
+            400,
+            "M_INVALID_PARAM",
+            user=alice,
+            params={"width": 0, "height": 32},
+        )
+
+    await c.error(
+        "POST",
+        media_support.UPLOAD,
+        400,
+        "TUMAR_CONTENT_TYPE_MISMATCH",
+        user=alice,
+        content=png,
+        headers={"Content-Type": "image/gif"},
+    )
+    await c.error(
+        "POST",
+        media_support.UPLOAD,
+        400,
+        "M_INVALID_PARAM",
+        user=alice,
+        content=png,
+        headers={"Content-Type": "image"},
+    )
+    await _auth_errors(c, "POST", media_support.UPLOAD, content=png)
+    await _auth_errors(c, "GET", f"{media_support.V1}/download/{server}/{media_id}")
+    await _auth_errors(c, "POST", "/_matrix/media/v1/create", json={})
+    pending = await c.call("POST", "/_matrix/media/v1/create", user=alice, json={})
+    _, pending_id = media_support.media_path(pending["content_uri"])
+    await c.error(
+        "GET",
+        f"{media_support.V1}/download/{server}/{pending_id}",
+        504,
+        "M_NOT_YET_UPLOADED",
+        user=alice,
+    )

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from tests.support.harness import LiveServer
+from tests.support.harness import PASSWORD, LiveServer
 
 
 def _waiting(server: LiveServer) -> int:
@@ -18,7 +18,7 @@ async def test_abandoned_long_poll_stops_waiting(live_server: LiveServer) -> Non
     async with httpx.AsyncClient(base_url=live_server.url) as http:
         reg = await http.post(
             "/_matrix/client/v3/register",
-            json={"username": "poller", "password": "pw-123456", "auth": {"type": "m.login.dummy"}},
+            json={"username": "poller", "password": PASSWORD, "auth": {"type": "m.login.dummy"}},
         )
         token = reg.json()["access_token"]
         first = await http.get(

@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import StrictBool, StrictStr
 
-from tumar.api.http import Auth, Body, RequestBody, Svc, ok, parse
+from tumar.api import sso
+from tumar.api.activation import register_with_code
+from tumar.api.http import Auth, AuthEvenSuspended, Body, RequestBody, Svc, ok, parse
 from tumar.core.requester import Requester
 from tumar.core.services import Services
 from tumar.errors import AuthRequired, MatrixError, forbidden
@@ -27,6 +29,7 @@ class LoginBody(RequestBody):
     identifier: Identifier | None = None
     user: StrictStr | None = None
     password: StrictStr | None = None
+    token: StrictStr | None = None  # m.login.token, minted by the SSO page
     device_id: StrictStr | None = None
     initial_device_display_name: StrictStr | None = None
     refresh_token: StrictBool | None = None
@@ -69,13 +72,16 @@ def uia_required(flows: list[list[str]], error: str | None = None) -> AuthRequir
 
 
 @router.get("/login")
-async def login_flows() -> Any:
-    return ok({"flows": [{"type": "m.login.password"}]})
+async def login_flows(svc: Svc) -> Any:
+    return ok({"flows": sso.login_flows(svc.settings)})
 
 
 @router.post("/login")
 async def login(request: Request, svc: Svc, body: Body) -> Any:
     req = parse(LoginBody, body)
+    if req.type == "m.login.token":  # minted by the SSO page (core/sso.py)
+        return await sso.token_login(request, svc, req.token, req.device_id,
+                                     req.initial_device_display_name)  # fmt: skip
     if req.type != "m.login.password":
         raise MatrixError(400, "M_UNKNOWN", f"Unsupported login type {req.type!r}.")
     user = req.identifier.user if req.identifier and req.identifier.type == "m.id.user" else None
@@ -86,8 +92,9 @@ async def login(request: Request, svc: Svc, body: Body) -> Any:
         raise MatrixError(400, "M_BAD_JSON", "A user and a password are required.")
     ip = request.client.host if request.client else None
     user_id = await svc.accounts.check_password_login(user, req.password, ip)
+    await svc.sso.check_password_login_allowed(user_id, ip)  # TUMAR_MFA_REQUIRED: use SSO
     session = await svc.accounts.do_open_session(
-        user_id, req.device_id, req.initial_device_display_name
+        user_id, req.device_id, req.initial_device_display_name, ip=ip, login_method="password"
     )
     return ok(
         {
@@ -101,13 +108,13 @@ async def login(request: Request, svc: Svc, body: Body) -> Any:
 
 
 @router.post("/logout")
-async def logout(svc: Svc, requester: Auth) -> Any:
+async def logout(svc: Svc, requester: AuthEvenSuspended) -> Any:
     await svc.accounts.do_logout(requester)
     return ok()
 
 
 @router.post("/logout/all")
-async def logout_all(svc: Svc, requester: Auth) -> Any:
+async def logout_all(svc: Svc, requester: AuthEvenSuspended) -> Any:
     await svc.accounts.do_logout_all(requester)
     return ok()
 
@@ -125,18 +132,32 @@ def _registration_flows(svc: Services) -> list[list[str]]:
 
 
 @router.post("/register")
-async def register(svc: Svc, body: Body, kind: str = "user") -> Any:
+async def register(request: Request, svc: Svc, body: Body, kind: str = "user") -> Any:
     if kind == "guest":
         raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled.")
     if kind != "user":
         raise MatrixError(400, "M_INVALID_PARAM", "kind must be 'user' or 'guest'.")
-    if svc.settings.registration == "closed":
-        raise forbidden("Registration is closed on this server; ask your administrator.")
     req = parse(RegisterBody, body)
-    if req.username is not None:
-        await svc.accounts.check_username(req.username.lower())
+    ip = request.client.host if request.client else None
     auth = req.auth
     flows = _registration_flows(svc)
+    code = auth.token if auth and auth.type == "m.login.registration_token" else None
+    if code and await svc.activation.is_code(code):  # a personal activation code, any mode
+        return await register_with_code(
+            svc, code, req.password, flows=flows, device_id=req.device_id,
+            device_name=req.initial_device_display_name, inhibit_login=req.inhibit_login, ip=ip,
+        )  # fmt: skip
+    if svc.settings.registration == "closed":  # only activation codes create accounts
+        if auth is None or auth.type is None:
+            raise uia_required(flows)
+        if auth.type == "m.login.registration_token":
+            raise uia_required(flows, "The activation code is not valid; check your letter.")
+        raise forbidden(
+            "Registration is closed on this server; only a personal activation code can "
+            "create an account."
+        )
+    if req.username is not None:
+        await svc.accounts.check_username(req.username.lower())
     if auth is None or auth.type is None:
         raise uia_required(flows)
     token: str | None = None
@@ -149,12 +170,12 @@ async def register(svc: Svc, body: Body, kind: str = "user") -> Any:
     if req.password is None:
         raise MatrixError(400, "M_MISSING_PARAM", "A password is required.")
     localpart = (req.username or "user" + secrets.token_hex(5)).lower()
-    svc.accounts.check_password(req.password)
+    svc.accounts.check_password(req.password, localpart)
     user_id = await svc.accounts.do_create_user(localpart, req.password, registration_token=token)
     if req.inhibit_login:
         return ok({"user_id": user_id})
     session = await svc.accounts.do_open_session(
-        user_id, req.device_id, req.initial_device_display_name
+        user_id, req.device_id, req.initial_device_display_name, ip=ip
     )
     return ok(
         {
@@ -177,8 +198,10 @@ async def register_available(svc: Svc, username: str) -> Any:
 @v1.get("/register/m.login.registration_token/validity")
 @router.get("/register/m.login.registration_token/validity")
 async def token_validity(svc: Svc, token: str) -> Any:
-    if svc.settings.registration == "closed":
-        raise forbidden("Registration is closed on this server.")
+    if await svc.activation.is_code(token):
+        return ok({"valid": await svc.activation.code_valid(token)})
+    if svc.settings.registration == "closed":  # only activation codes are accepted
+        return ok({"valid": False})
     return ok({"valid": await svc.accounts.registration_token_valid(token)})
 
 
@@ -248,4 +271,23 @@ async def delete_devices(svc: Svc, requester: Auth, body: Body) -> Any:
     req = parse(DeleteDevices, body)
     await _check_password_uia(svc, requester, req.auth, requester.ip)
     await svc.accounts.do_delete_devices(requester.user_id, list(req.devices))
+    return ok()
+
+
+# ---- password -----------------------------------------------------------------------------
+
+
+class PasswordChange(RequestBody):
+    new_password: StrictStr
+    logout_devices: StrictBool = True
+    auth: AuthDict | None = None
+
+
+@router.post("/account/password")
+async def change_password(svc: Svc, requester: Auth, body: Body) -> Any:
+    req = parse(PasswordChange, body)
+    await _check_password_uia(svc, requester, req.auth, requester.ip)
+    await svc.account_admin.do_change_password(
+        requester, req.new_password, logout_devices=req.logout_devices
+    )
     return ok()

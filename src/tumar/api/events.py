@@ -164,3 +164,21 @@ async def get_event(svc: Svc, requester: Auth, room_id: str, event_id: str) -> A
     if not valid_event_id(event_id):
         raise MatrixError(404, "M_NOT_FOUND", "Event not found.")
     return ok(await svc.reader.event(requester, room_id, event_id))
+
+
+@router.get("/rooms/{room_id}/context/{event_id}")
+async def context(
+    svc: Svc,
+    requester: Auth,
+    room_id: str,
+    event_id: str,
+    limit: int = Query(10, ge=0),
+    filter: str | None = None,
+) -> Any:
+    RoomId.parse(room_id)
+    if not valid_event_id(event_id):
+        raise MatrixError(404, "M_NOT_FOUND", "Event not found.")
+    flt = _room_event_filter(filter)
+    if flt.limit is not None:
+        limit = min(limit, flt.limit)
+    return ok(await svc.reader.context(requester, room_id, event_id, limit=limit, flt=flt))

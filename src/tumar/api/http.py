@@ -68,6 +68,18 @@ async def get_requester(request: Request) -> Requester:
 Auth = Annotated[Requester, Depends(get_requester)]
 
 
+async def get_requester_even_suspended(request: Request) -> Requester:
+    """For the endpoints a suspended (locked) account may still use: logging out."""
+    token = access_token(request)
+    if not token:
+        raise MatrixError(401, "M_MISSING_TOKEN", "Missing access token.")
+    ip = request.client.host if request.client else None
+    return await _services(request).accounts.get_requester(token, ip, allow_suspended=True)
+
+
+AuthEvenSuspended = Annotated[Requester, Depends(get_requester_even_suspended)]
+
+
 async def get_optional_requester(request: Request) -> Requester | None:
     """The requester when an access token is given (endpoints where auth is optional)."""
     if access_token(request) is None:

@@ -1,4 +1,4 @@
-"""Discovery and small endpoints: versions, capabilities, push rules, well-known, VoIP,
+"""Discovery and small endpoints: versions, capabilities, well-known, VoIP,
 the user directory, and the federation refusal."""
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from tumar.api.http import Auth, Body, Svc, ok, parse
 from tumar.core.room_creation import ROOM_VERSION, SUPPORTED_ROOM_VERSIONS
 from tumar.errors import forbidden
-from tumar.policy.push_rules import default_push_rules
 
-SPEC_VERSIONS = ["r0.6.1", "v1.1", "v1.2", "v1.3"]
+# v1.4: threads, edits, per-thread notifications and receipts, private receipts, room types in
+# the directory and in upgrades. v1.11 is listed for authenticated media (clients switch to
+# /_matrix/client/v1/media when they see it); the versions between are listed once what they
+# add is supported.
+SPEC_VERSIONS = ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.11"]
 
 client = APIRouter()  # mounted under /_matrix/client/{v3,r0}
 top = APIRouter()  # mounted at the root
@@ -50,23 +53,13 @@ async def capabilities(requester: Auth) -> Any:
                     "default": ROOM_VERSION,
                     "available": {v: "stable" for v in SUPPORTED_ROOM_VERSIONS},
                 },
-                "m.change_password": {"enabled": False},
+                "m.change_password": {"enabled": True},
                 "m.set_displayname": {"enabled": True},
                 "m.set_avatar_url": {"enabled": True},
                 "m.3pid_changes": {"enabled": False},
             }
         }
     )
-
-
-@client.get("/pushrules/")
-async def push_rules(requester: Auth) -> Any:
-    return ok(default_push_rules(requester.user_id))
-
-
-@client.get("/pushrules/global/")
-async def push_rules_global(requester: Auth) -> Any:
-    return ok(default_push_rules(requester.user_id)["global"])
 
 
 @client.get("/voip/turnServer")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
@@ -31,11 +31,12 @@ async def sync(
     filter: str | None = None,
     timeout: int = Query(0, ge=0),
     full_state: bool = False,
-    set_presence: str | None = None,
+    set_presence: Literal["online", "offline", "unavailable"] | None = None,
 ) -> Any:
     flt = await svc.userdata.resolve_filter(requester, filter)
     token = SyncToken.parse(since) if since else None
     timeout_ms = min(timeout, svc.settings.sync_max_timeout_ms)
+    await svc.presence.do_sync_presence(requester, set_presence)  # once the request is valid
     work = asyncio.ensure_future(
         svc.sync.sync(SyncRequest(requester, token, flt, timeout_ms, full_state))
     )

@@ -70,6 +70,8 @@ async def receipt(
 ) -> Any:
     req = parse(ReceiptBody, body)
     RoomId.parse(room_id)
+    if req.thread_id == "":
+        raise MatrixError(400, "M_INVALID_PARAM", "`thread_id` must be a non-empty string.")
     if not valid_event_id(event_id):
         raise MatrixError(400, "M_INVALID_PARAM", "Invalid event id.")
     await svc.userdata.do_receipt(requester, room_id, receipt_type, event_id, req.thread_id or "")

@@ -54,14 +54,22 @@ class RoomReader:
         return View(room_id, stay[1], False)
 
     async def _serialise(
-        self, conn: AsyncConnection, requester: Requester, events: list[StoredEvent]
+        self,
+        conn: AsyncConnection,
+        requester: Requester,
+        events: list[StoredEvent],
+        upto: int | None = None,
     ) -> list[dict[str, Any]]:
+        """Client events with their bundled aggregations, counting children at or below
+        ``upto`` (the end of what the requester may see; None: everything)."""
         return await client_events(
             conn,
             events,
             now_ms=self._clock.now_ms(),
             viewer_user=requester.user_id,
             viewer_device=requester.device_id,
+            aggregate=True,
+            visible_upto=upto,
         )
 
     async def messages(
@@ -97,7 +105,7 @@ class RoomReader:
             chunk = [e for e in events if _matches(flt, e)]
             body: dict[str, Any] = {
                 "start": from_token or pagination_token(start),
-                "chunk": await self._serialise(conn, requester, chunk),
+                "chunk": await self._serialise(conn, requester, chunk, view.upto),
             }
             if len(events) == limit and limit > 0:
                 last = events[-1].stream_pos
@@ -199,7 +207,62 @@ class RoomReader:
                 or (view.upto is not None and event.stream_pos > view.upto)
             ):
                 raise not_found("Event not found.")
-            return (await self._serialise(conn, requester, [event]))[0]
+            return (await self._serialise(conn, requester, [event], view.upto))[0]
+
+    async def context(
+        self,
+        requester: Requester,
+        room_id: str,
+        event_id: str,
+        *,
+        limit: int,
+        flt: RoomEventFilter,
+    ) -> dict[str, Any]:
+        """``/context``: up to ``limit`` events around one (half before, half after), the
+        state at the last of them, and tokens to paginate on with ``/messages``. The filter
+        applies to the surrounding events and the state, not to the event itself."""
+        limit = max(0, min(limit, MAX_PAGE))
+        async with self._db.read() as conn:
+            view = await self.view(conn, requester.user_id, room_id)
+            event = await event_store.get_event(conn, event_id)
+            if (
+                event is None
+                or event.room_id != room_id
+                or (view.upto is not None and event.stream_pos > view.upto)
+            ):
+                raise not_found("Event not found.")
+            ceiling = await self._db.current_position(conn) if view.upto is None else view.upto
+            before = await event_store.room_timeline(
+                conn, room_id, upto=event.stream_pos - 1, backwards=True, limit=limit // 2
+            )
+            after = await event_store.room_timeline(
+                conn,
+                room_id,
+                after=event.stream_pos,
+                upto=ceiling,
+                backwards=False,
+                limit=limit - limit // 2,
+            )
+            # Tokens and state come from the unfiltered window: paging on from them must not
+            # skip what the filter left out.
+            start = (before[-1].stream_pos if before else event.stream_pos) - 1
+            end = after[-1].stream_pos if after else event.stream_pos
+            state = await event_store.state_before(conn, room_id, end + 1)
+            before = [e for e in before if _matches(flt, e)]
+            after = [e for e in after if _matches(flt, e)]
+            state = [e for e in state if _matches(flt, e)]
+            if flt.lazy_load_members:
+                senders = {e.sender for e in (*before, event, *after)}
+                state = [e for e in state if e.type != "m.room.member" or e.state_key in senders]
+            serialised = await self._serialise(conn, requester, [*before, event, *after], view.upto)
+            return {
+                "start": pagination_token(start),
+                "end": pagination_token(end),
+                "events_before": serialised[: len(before)],
+                "event": serialised[len(before)],
+                "events_after": serialised[len(before) + 1 :],
+                "state": await self._serialise(conn, requester, state),
+            }
 
     async def joined_rooms(self, requester: Requester) -> list[str]:
         async with self._db.read() as conn:

@@ -18,11 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tumar.bus.base import Bus, Doorbell
 from tumar.clock import Clock
 from tumar.config import Settings
+from tumar.core import event_indexes, media_access
 from tumar.core.ratelimit import RateLimiter
 from tumar.core.requester import Requester
 from tumar.errors import MatrixError, forbidden, not_found
 from tumar.ids import RoomAlias, RoomId, new_event_id
 from tumar.policy.canonical_json import check_canonical_values
+from tumar.policy.e2ee import E2eeMode
+from tumar.policy.e2ee import check_event as check_e2ee_event
+from tumar.policy.e2ee import check_redaction as check_e2ee_redaction
 from tumar.policy.event_auth import AuthEvent, can_redact, check_event_auth
 from tumar.policy.power_levels import validate_power_levels_content
 from tumar.policy.redaction import redact_content
@@ -112,6 +116,12 @@ class RoomService:
         self._settings = settings
         self._send_limiter = send_limiter
 
+    @property
+    def e2ee_mode(self) -> E2eeMode:
+        """Whether end-to-end encryption is allowed, required or forbidden (a global setting
+        for now; classification labels will choose it per room)."""
+        return self._settings.e2ee
+
     # ---- the one path that appends events -------------------------------------------------
 
     async def append_one(
@@ -125,6 +135,9 @@ class RoomService:
         txn_key: str | None = None,
     ) -> StoredEvent:
         check_event_size(batch.room_id, sender, ev)
+        e2ee = check_e2ee_event(self.e2ee_mode, ev.type, ev.state_key, ev.content)
+        if not e2ee:
+            raise MatrixError(403, e2ee.errcode, e2ee.reason)
         await batch.load(auth_keys(sender, ev))
         decision = check_event_auth(
             AuthEvent(type=ev.type, sender=sender, content=ev.content, state_key=ev.state_key),
@@ -132,6 +145,9 @@ class RoomService:
         )
         if not decision:
             raise forbidden(decision.reason)
+        relation = await event_indexes.check_new_event(
+            batch.conn, batch.room_id, sender, ev.type, ev.state_key, ev.content
+        )
         previous = batch.state.get((ev.type, ev.state_key)) if ev.state_key is not None else None
         pos = await self._db.allocate_positions(batch.conn)
         stored = StoredEvent(
@@ -150,6 +166,8 @@ class RoomService:
             txn_device_id=device_id if txn_id is not None else None,
         )
         await event_store.insert_event(batch.conn, stored)
+        await media_access.record_references(batch.conn, self._settings.server_name, stored)
+        await event_indexes.index_event(batch.conn, stored, relation)
         if txn_key is not None and device_id is not None:
             await event_store.insert_txn(
                 batch.conn, sender, device_id, txn_key, stored.event_id, stored.origin_server_ts
@@ -299,6 +317,9 @@ class RoomService:
             target = await event_store.get_event(conn, event_id)
             if target is None or target.room_id != room_id:
                 raise not_found("No such event in this room.")
+            e2ee = check_e2ee_redaction(self.e2ee_mode, target.type, target.state_key)
+            if not e2ee:
+                raise MatrixError(403, e2ee.errcode, e2ee.reason)
             batch = RoomBatch(conn, room_id)
             await batch.load([CREATE, POWER_LEVELS, ("m.room.member", sender)])
             verdict = can_redact(batch.auth_state(), sender, target.sender)
@@ -316,6 +337,8 @@ class RoomService:
                 await event_store.redact_event(
                     conn, event_id, redact_content(target.type, target.content), redaction.event_id
                 )
+                await media_access.forget_references(conn, target)
+                await event_indexes.unindex_event(conn, target)
             bell = await self.doorbell_for(conn, room_id, batch)
         await self._bus.publish(bell)
         return redaction.event_id

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.store import events as event_store
+from tumar.store import relations as relation_store
 from tumar.store.events import StoredEvent
 
 
@@ -62,11 +64,16 @@ async def client_events(
     viewer_user: str | None,
     viewer_device: str | None,
     with_room_id: bool = True,
+    aggregate: bool = False,
+    visible_upto: int | None = None,
 ) -> list[dict[str, Any]]:
+    """Events in the client format. With ``aggregate``, non-state events carry their bundled
+    aggregations (``unsigned["m.relations"]``), counting only children at or below
+    ``visible_upto`` (None: all), which is what the viewer may see."""
     redactions = await event_store.get_events(
         conn, (e.redacted_by for e in events if e.redacted_by)
     )
-    return [
+    out = [
         client_event(
             e,
             now_ms=now_ms,
@@ -77,6 +84,71 @@ async def client_events(
         )
         for e in events
     ]
+    if aggregate:
+        view = _Viewer(viewer_user, viewer_device, visible_upto, now_ms, with_room_id)
+        bundles = await _bundles(conn, events, view, nested=True)
+        for ev, body in zip(events, out, strict=True):
+            if ev.event_id in bundles:
+                body["unsigned"]["m.relations"] = bundles[ev.event_id]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Viewer:
+    user: str | None
+    device: str | None
+    upto: int | None
+    now_ms: int
+    with_room_id: bool
+
+
+async def _bundles(
+    conn: AsyncConnection, events: Sequence[StoredEvent], view: _Viewer, *, nested: bool
+) -> dict[str, dict[str, Any]]:
+    """``m.relations`` per event: ``m.thread`` (latest event, count, whether the viewer took
+    part), ``m.replace`` (the latest edit; none once the original is redacted) and
+    ``m.reference`` (the referring event ids). Annotations are not bundled (spec v1.7)."""
+    parents = {e.event_id: e for e in events if e.state_key is None}
+    aggregates = await relation_store.aggregates(conn, parents, view.user, view.upto)
+    if not aggregates:
+        return {}
+    wanted = [p for a in aggregates.values() for p in (a.thread_latest, a.replace_latest) if p]
+    loaded = await relation_store.events_at(conn, wanted)
+    latest_in_threads = [loaded[a.thread_latest] for a in aggregates.values() if a.thread_latest]
+    # The latest event of a thread carries its own aggregations (its edits), one level deep.
+    inner = await _bundles(conn, latest_in_threads, view, nested=False) if nested else {}
+    out: dict[str, dict[str, Any]] = {}
+    for parent_id, agg in aggregates.items():
+        parent = parents[parent_id]
+        relations: dict[str, Any] = {}
+        latest = loaded.get(agg.thread_latest) if agg.thread_latest else None
+        if latest is not None:
+            latest_json = _plain(latest, view)
+            if latest.event_id in inner:
+                latest_json["unsigned"]["m.relations"] = inner[latest.event_id]
+            relations["m.thread"] = {
+                "latest_event": latest_json,
+                "count": agg.thread_count,
+                "current_user_participated": agg.thread_participated or parent.sender == view.user,
+            }
+        edit = loaded.get(agg.replace_latest) if agg.replace_latest else None
+        if edit is not None and parent.redacted_by is None:
+            relations["m.replace"] = _plain(edit, view)
+        if agg.references:
+            relations["m.reference"] = {"chunk": [{"event_id": i} for i in agg.references]}
+        if relations:
+            out[parent_id] = relations
+    return out
+
+
+def _plain(ev: StoredEvent, view: _Viewer) -> dict[str, Any]:
+    return client_event(
+        ev,
+        now_ms=view.now_ms,
+        viewer_user=view.user,
+        viewer_device=view.device,
+        with_room_id=view.with_room_id,
+    )
 
 
 def stripped_state(ev: StoredEvent) -> dict[str, Any]:

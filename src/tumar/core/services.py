@@ -8,21 +8,48 @@ from tumar.bus.base import Bus
 from tumar.bus.local import LocalBus
 from tumar.clock import Clock, SystemClock
 from tumar.config import Settings
+from tumar.core.account_admin import AccountAdmin
 from tumar.core.accounts import AccountService
+from tumar.core.activation import ActivationService
 from tumar.core.audit import AuditReader
 from tumar.core.directory import DirectoryService
+from tumar.core.key_backup import KeyBackupService
+from tumar.core.keys import KeyService
+from tumar.core.login_guard import LoginGuard
+from tumar.core.media import MediaService
 from tumar.core.membership import MembershipService
+from tumar.core.notifications import NotificationCounter
 from tumar.core.notifier import Notifier
+from tumar.core.oidc import OidcClient
+from tumar.core.org_import import OrgImporter
+from tumar.core.password_policy import PasswordPolicy
 from tumar.core.passwords import Passwords
+from tumar.core.presence import PresenceService
 from tumar.core.profile import ProfileService
+from tumar.core.push import PusherService, PushRuleService
 from tumar.core.ratelimit import RateLimiter
 from tumar.core.reading import RoomReader
+from tumar.core.relations import RelationReader
+from tumar.core.reports import ReportService
+from tumar.core.rollout import RolloutService
 from tumar.core.room_creation import RoomCreator
+from tumar.core.room_directory import RoomDirectory
+from tumar.core.room_upgrade import RoomUpgrader
 from tumar.core.rooms import RoomService
+from tumar.core.search import SearchService
+from tumar.core.server_notices import ServerNotices
+from tumar.core.sso import SsoService
+from tumar.core.staff_import import StaffImporter
 from tumar.core.sync import SyncService
+from tumar.core.sync_extras import SyncExtras
+from tumar.core.tags import TagService
+from tumar.core.to_device import ToDeviceService
+from tumar.core.totp import TotpService
 from tumar.core.typing import TypingService
+from tumar.core.user_directory import UserDirectory
 from tumar.core.userdata import UserDataService
 from tumar.store.db import Database
+from tumar.store.media_storage import FileMediaStorage, MediaStorage
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +64,35 @@ class Services:
     membership: MembershipService
     creator: RoomCreator
     reader: RoomReader
+    relations: RelationReader
+    push_rules: PushRuleService
+    pushers: PusherService
+    counter: NotificationCounter
+    presence: PresenceService
+    tags: TagService
+    reports: ReportService
+    room_directory: RoomDirectory
+    room_upgrader: RoomUpgrader
+    search: SearchService
     sync: SyncService
     typing: TypingService
     profile: ProfileService
     userdata: UserDataService
+    media: MediaService
     directory: DirectoryService
+    user_directory: UserDirectory
     audit: AuditReader
+    staff_import: StaffImporter
+    org_import: OrgImporter
+    keys: KeyService
+    to_device: ToDeviceService
+    key_backup: KeyBackupService
+    notices: ServerNotices
+    rollout: RolloutService
+    totp: TotpService
+    sso: SsoService
+    activation: ActivationService
+    account_admin: AccountAdmin
 
     async def start(self) -> None:
         if self.settings.auto_migrate:
@@ -62,8 +112,10 @@ def build_services(
     clock: Clock | None = None,
     db: Database | None = None,
     bus: Bus | None = None,
+    media_storage: MediaStorage | None = None,
 ) -> Services:
     clock = clock or SystemClock()
+    media_storage = media_storage or FileMediaStorage(settings.effective_media_dir)
     db = db or Database(
         settings.effective_database_url,
         pool_size=settings.database_pool_size,
@@ -87,10 +139,28 @@ def build_services(
         burst=settings.rate_limit_burst,
         enabled=settings.rate_limit_enabled,
     )
-    accounts = AccountService(db, clock, settings, passwords, login_limiter)
+    to_device_limiter = RateLimiter(
+        clock,
+        per_second=settings.to_device_rate_per_second,
+        burst=settings.to_device_rate_burst,
+        enabled=settings.rate_limit_enabled,
+    )
+    to_device = ToDeviceService(db, bus, clock, settings, to_device_limiter)
+    password_policy = PasswordPolicy(settings)
+    accounts = AccountService(
+        db, clock, settings, passwords, login_limiter, bus=bus,
+        guard=LoginGuard(db, clock, settings), policy=password_policy,
+    )  # fmt: skip
     rooms = RoomService(db, bus, clock, settings, send_limiter)
     typing = TypingService(bus, clock, settings.typing_max_timeout_ms)
-    membership = MembershipService(db, rooms, settings.server_name)
+    user_directory = UserDirectory(db, settings)
+    membership = MembershipService(db, rooms, settings.server_name, guard=user_directory)
+    totp = TotpService(db, clock, settings)
+    reader = RoomReader(db, clock)
+    push_rules = PushRuleService(db, bus)
+    counter = NotificationCounter(db, clock, push_rules, limit=settings.unread_count_limit)
+    presence = PresenceService(db, bus, clock, settings)
+    notices = ServerNotices(db, rooms, membership, bus, clock, settings)
     return Services(
         settings=settings,
         clock=clock,
@@ -100,12 +170,41 @@ def build_services(
         accounts=accounts,
         rooms=rooms,
         membership=membership,
-        creator=RoomCreator(rooms, membership, db, bus, clock, settings.server_name),
-        reader=RoomReader(db, clock),
-        sync=SyncService(db, notifier, typing, clock),
+        creator=RoomCreator(
+            rooms, membership, db, bus, clock, settings.server_name, guard=user_directory
+        ),
+        reader=reader,
+        relations=RelationReader(db, clock, reader),
+        sync=SyncService(
+            db, notifier, typing, clock, to_device, SyncExtras(counter, push_rules, presence)
+        ),
+        push_rules=push_rules,
+        pushers=PusherService(db, clock),
+        counter=counter,
+        presence=presence,
+        tags=TagService(db, bus),
+        reports=ReportService(db, clock, reader),
+        room_directory=RoomDirectory(db, rooms, settings),
+        room_upgrader=RoomUpgrader(
+            db, bus, clock, rooms, membership, settings.server_name, guard=user_directory
+        ),
+        search=SearchService(db, clock),
         typing=typing,
-        profile=ProfileService(db, accounts, rooms),
+        profile=ProfileService(db, accounts, rooms, user_directory),
         userdata=UserDataService(db, bus, clock),
+        media=MediaService(db, media_storage, clock, settings),
         directory=DirectoryService(db, clock, settings),
+        user_directory=user_directory,
         audit=AuditReader(db),
+        staff_import=StaffImporter(db, clock, settings, accounts, membership),
+        org_import=OrgImporter(db, clock),
+        keys=KeyService(db, bus, clock, settings),
+        to_device=to_device,
+        key_backup=KeyBackupService(db),
+        notices=notices,
+        rollout=RolloutService(db, clock, settings, notices),
+        totp=totp,
+        sso=SsoService(db, clock, settings, accounts, totp, OidcClient(clock)),
+        activation=ActivationService(db, clock, settings, passwords, password_policy),
+        account_admin=AccountAdmin(db, clock, accounts, membership, passwords),
     )

@@ -14,9 +14,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.clock import Clock
+from tumar.core.e2ee_sync import e2ee_sections
 from tumar.core.notifier import Notifier
 from tumar.core.requester import Requester
 from tumar.core.serialize import client_events, stripped_state
+from tumar.core.sync_extras import SyncExtras
+from tumar.core.to_device import ToDeviceService
 from tumar.core.tokens import SyncToken, pagination_token
 from tumar.core.typing import TypingService
 from tumar.policy.filters import (
@@ -72,22 +75,32 @@ class _Window:
 
 class SyncService:
     def __init__(
-        self, db: Database, notifier: Notifier, typing: TypingService, clock: Clock
+        self,
+        db: Database,
+        notifier: Notifier,
+        typing: TypingService,
+        clock: Clock,
+        to_device: ToDeviceService | None = None,
+        extras: SyncExtras | None = None,
     ) -> None:
         self._db = db
         self._notifier = notifier
         self._typing = typing
         self._clock = clock
+        self._to_device = to_device
+        self._extras = extras  # unread counts, push rules, presence
 
     async def sync(self, req: SyncRequest) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + req.timeout_ms / 1000
         since = req.since
         if since is not None and since.typing > self._typing.serial:
-            since = SyncToken(since.pos, 0)  # a typing serial from before a restart
+            # A typing serial from before a restart.
+            since = SyncToken(since.pos, 0, since.to_device)
             req = SyncRequest(req.requester, since, req.filter, req.timeout_ms, req.full_state)
         if (
             since is not None
+            and since.to_device is None  # else to-device messages are still waiting
             and not req.full_state
             and req.timeout_ms > 0
             and self._notifier.knows(since)
@@ -109,13 +122,24 @@ class SyncService:
             after = None if req.since is None or req.full_state else req.since.pos
             w = _Window(conn, req, after, upto, typing_now, self._clock.now_ms())
             body = await self._rooms_and_data(w)
-        token = SyncToken(upto, typing_now)
+            e2ee = await e2ee_sections(
+                conn, req.requester.user_id, req.requester.device_id, req.since, upto
+            )
+        if e2ee.acknowledged is not None and self._to_device is not None:
+            # The token acknowledged to-device messages that are still stored: delete them.
+            await self._to_device.do_delete_acknowledged(
+                req.requester.user_id, req.requester.device_id, e2ee.acknowledged
+            )
+        body.update(e2ee.body)
+        token = SyncToken(upto, typing_now, e2ee.to_device_pos)
         body["next_batch"] = str(token)
         has_content = bool(
             body["rooms"]["join"]
             or body["rooms"]["invite"]
             or body["rooms"]["leave"]
             or body["account_data"]["events"]
+            or body["presence"]["events"]
+            or e2ee.has_content
         )
         return body, has_content, token
 
@@ -169,6 +193,22 @@ class SyncService:
             }
             section["account_data"] = {"events": _data_events(room_data.get(m.room_id, []))}
             join[m.room_id] = section
+        presence: list[dict[str, Any]] = []
+        if self._extras is not None:
+            await self._extras.add_unread_counts(
+                w.conn,
+                user,
+                join,
+                w.upto,
+                split_threads=room_filter.timeline.unread_thread_notifications,
+                member_pos={m.room_id: m.stream_pos for m in joined},
+                rules_may_have_changed=w.initial
+                or any(i.type == "m.push_rules" for i in global_data),
+            )
+            global_data = await self._extras.global_account_data(
+                w.conn, user, w.initial, global_data
+            )
+            presence = await self._extras.presence(w.conn, user, w.after, w.upto)
 
         invite = {
             m.room_id: await self._invite_section(w.conn, m)
@@ -179,6 +219,7 @@ class SyncService:
         return {
             "rooms": {"join": join, "invite": invite, "leave": leave, "knock": {}},
             "account_data": {"events": _data_events(global_data)},
+            "presence": {"events": presence},
         }
 
     async def _stay_began_after(self, w: _Window, m: Membership) -> bool:
@@ -275,7 +316,7 @@ class SyncService:
             state = [e for e in state if e.type != "m.room.member" or e.state_key in wanted]
         section: dict[str, Any] = {
             "timeline": {
-                "events": await self._serialise(w, timeline),
+                "events": await self._serialise(w, timeline, end),
                 "limited": limited,
                 "prev_batch": pagination_token(first_pos - 1),
             },
@@ -285,7 +326,11 @@ class SyncService:
             section["summary"] = await self._summary(w.conn, room_id, w.req.requester.user_id)
         return section
 
-    async def _serialise(self, w: _Window, events: list[StoredEvent]) -> list[dict[str, Any]]:
+    async def _serialise(
+        self, w: _Window, events: list[StoredEvent], upto: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Client events with bundled aggregations of the children up to ``upto`` (the end
+        of the window, or of the user's stay in a room they left)."""
         out = await client_events(
             w.conn,
             events,
@@ -293,6 +338,8 @@ class SyncService:
             viewer_user=w.req.requester.user_id,
             viewer_device=w.req.requester.device_id,
             with_room_id=False,
+            aggregate=True,
+            visible_upto=w.upto if upto is None else upto,
         )
         fields = w.req.filter.event_fields
         if fields:

@@ -14,6 +14,7 @@ from tumar.errors import MatrixError, bad_json, forbidden, not_found
 from tumar.ids import RoomId
 from tumar.policy.filters import Filter, FilterError, filter_to_json, parse_filter
 from tumar.store import events as event_store
+from tumar.store import relations as relation_store
 from tumar.store import userdata as data_store
 from tumar.store.db import Database
 from tumar.store.userdata import Receipt
@@ -88,6 +89,8 @@ class UserDataService:
         for marker_type in markers:
             if marker_type not in (*RECEIPT_TYPES, "m.fully_read"):
                 raise MatrixError(400, "M_INVALID_PARAM", f"Unknown receipt type {marker_type!r}.")
+            if thread_id and marker_type == "m.fully_read":
+                raise MatrixError(400, "M_INVALID_PARAM", "m.fully_read takes no `thread_id`.")
         if not markers:
             return
         user = requester.user_id
@@ -98,6 +101,8 @@ class UserDataService:
                 event = found.get(event_id)
                 if event is None or event.room_id != room_id:
                     raise not_found("No such event in this room.")
+                if thread_id:
+                    await _check_thread(conn, event_id, thread_id)
             last = await self._db.allocate_positions(conn, len(markers))
             now = self._clock.now_ms()
             for pos, (marker_type, event_id) in enumerate(markers.items(), last - len(markers) + 1):
@@ -158,3 +163,16 @@ class UserDataService:
             self._filters.pop(next(iter(self._filters)))
         self._filters[key] = parsed  # stored filters never change, so this never goes stale
         return parsed
+
+
+async def _check_thread(conn: Any, event_id: str, thread_id: str) -> None:
+    """A threaded receipt must point into its thread (MSC3771): ``main`` takes events of the
+    main timeline, a thread root takes the root itself and the thread's events."""
+    thread = await relation_store.thread_of_event(conn, event_id)
+    if thread_id == "main" and thread is None:
+        return
+    if thread_id != "main" and (thread == thread_id or event_id == thread_id):
+        return
+    raise MatrixError(
+        400, "M_INVALID_PARAM", f"The event {event_id} is not in the thread {thread_id}."
+    )

@@ -39,6 +39,7 @@ class TokenOwner:
     device_id: str
     is_admin: bool
     deactivated: bool
+    suspended: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,7 @@ async def token_owner(conn: AsyncConnection, token_hash: str) -> TokenOwner | No
                 access_tokens.c.device_id,
                 users.c.is_admin,
                 users.c.deactivated,
+                users.c.suspended,
             )
             .join(users, users.c.user_id == access_tokens.c.user_id)
             .where(access_tokens.c.token_hash == token_hash)

@@ -90,3 +90,9 @@ async def list_entries(conn: AsyncConnection, q: AuditQuery) -> list[AuditEntry]
 async def count_entries(conn: AsyncConnection, actions: Sequence[str]) -> int:
     query = select(func.count()).where(audit_log.c.action.in_(actions))
     return int((await conn.execute(query)).scalar_one())
+
+
+async def insert_entries(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> None:
+    """Many rows in one statement (each a dict of every column but ``seq``)."""
+    if entries:
+        await conn.execute(insert(audit_log), list(entries))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.store.schema import current_state, organisations, people, role_grants, users
@@ -30,7 +30,7 @@ class Organisation:
     updated_ts: int
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class Person:
     updated_ts: int
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,11 @@ class GrantRow:
     path: str  # "" for a global grant
     granted_by: str
     created_ts: int
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """A flat field copy (``dataclasses.asdict`` deep-copies, and is slow in bulk imports)."""
+    return {name: getattr(obj, name) for name in obj.__slots__}
 
 
 def _org(row: Row[Any]) -> Organisation:
@@ -122,6 +127,11 @@ async def repath_subtree(conn: AsyncConnection, old: str, new: str, ts: int) -> 
 
 async def count_children(conn: AsyncConnection, code: str) -> int:
     query = select(func.count()).where(organisations.c.parent_code == code)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def count_grants_on(conn: AsyncConnection, code: str) -> int:
+    query = select(func.count()).where(role_grants.c.org_code == code)
     return int((await conn.execute(query)).scalar_one())
 
 
@@ -241,15 +251,22 @@ async def person_org_path(conn: AsyncConnection, person_id: str) -> str | None:
 
 
 def _grants_query() -> Any:
-    return select(
-        role_grants.c.user_id,
-        role_grants.c.role,
-        role_grants.c.org_code,
-        func.coalesce(organisations.c.path, "").label("path"),
-        role_grants.c.granted_by,
-        role_grants.c.created_ts,
-    ).select_from(
-        role_grants.outerjoin(organisations, organisations.c.code == role_grants.c.org_code)
+    return (
+        select(
+            role_grants.c.user_id,
+            role_grants.c.role,
+            role_grants.c.org_code,
+            func.coalesce(organisations.c.path, "").label("path"),
+            role_grants.c.granted_by,
+            role_grants.c.created_ts,
+        )
+        .select_from(
+            role_grants.outerjoin(organisations, organisations.c.code == role_grants.c.org_code)
+        )
+        .where(
+            # A grant over an organisation that no longer exists covers nothing (never everything).
+            or_(role_grants.c.org_code == "", organisations.c.code.is_not(None))
+        )
     )
 
 
@@ -387,3 +404,92 @@ async def share_a_room(conn: AsyncConnection, a: str, b: str) -> bool:
         ),
     )
     return bool((await conn.execute(query)).scalar_one())
+
+
+# ---- bulk reads and writes for imports ------------------------------------------------------
+
+
+async def people_by_numbers(conn: AsyncConnection, numbers: Sequence[str]) -> dict[str, Person]:
+    if not numbers:
+        return {}
+    rows = await conn.execute(select(people).where(people.c.personnel_number.in_(numbers)))
+    return {r.personnel_number: _person(r) for r in rows}
+
+
+_PERSON_FIELDS = tuple(Person.__dataclass_fields__)
+
+
+def person_values(person: Person) -> dict[str, Any]:
+    """``person.as_dict()`` without ``dataclasses.asdict``'s deep copies (imports call this
+    for every row)."""
+    return {name: getattr(person, name) for name in _PERSON_FIELDS}
+
+
+async def insert_people(conn: AsyncConnection, persons: Sequence[Person]) -> None:
+    if persons:
+        await conn.execute(insert(people), [person_values(p) for p in persons])
+
+
+_UPDATABLE = (
+    "org_code",
+    "position",
+    "name_cyr",
+    "name_lat",
+    "email",
+    "phone",
+    "clearance",
+    "kind",
+    "status",
+    "updated_ts",
+)
+
+
+async def update_people(conn: AsyncConnection, persons: Sequence[Person]) -> None:
+    """Write every field but the keys (person id, personnel number, account) of each person,
+    in one statement executed for all of them."""
+    if not persons:
+        return
+    statement = (
+        update(people)
+        .where(people.c.person_id == bindparam("k_person_id"))
+        .values({name: bindparam(f"v_{name}") for name in _UPDATABLE})
+    )
+    params = [
+        {"k_person_id": p.person_id, **{f"v_{name}": getattr(p, name) for name in _UPDATABLE}}
+        for p in persons
+    ]
+    await conn.execute(statement, params)
+
+
+async def stream_active_people(
+    conn: AsyncConnection, scopes: Sequence[str], *, kind: str, size: int
+) -> AsyncIterator[list[Person]]:
+    """Active people of ``kind`` within any of ``scopes`` ("" = all), in personnel-number
+    order, ``size`` at a time, from one query streamed through a cursor (one pass over the
+    table whatever its size, and a plan that does not depend on fresh statistics)."""
+    if not scopes:
+        return
+    query = (
+        select(people)
+        .where(people.c.status == "active", people.c.kind == kind)
+        .order_by(people.c.personnel_number)
+    )
+    if "" not in scopes:
+        in_scope = select(organisations.c.code).where(or_(*(subtree(p) for p in scopes)))
+        query = query.where(people.c.org_code.in_(in_scope))
+    result = await conn.stream(query)
+    async for rows in result.partitions(size):
+        yield [_person(r) for r in rows]
+
+
+async def mark_departed(conn: AsyncConnection, person_ids: Sequence[str], ts: int) -> set[str]:
+    """Mark those of ``person_ids`` that are still active as departed; returns their ids."""
+    if not person_ids:
+        return set()
+    result = await conn.execute(
+        update(people)
+        .where(people.c.person_id.in_(person_ids), people.c.status == "active")
+        .values(status="departed", updated_ts=ts)
+        .returning(people.c.person_id)
+    )
+    return {str(pid) for pid in result.scalars()}

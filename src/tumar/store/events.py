@@ -358,3 +358,8 @@ async def delete_txns_for_device(conn: AsyncConnection, user_id: str, device_id:
             event_txns.c.user_id == user_id, event_txns.c.device_id == device_id
         )
     )
+
+
+def events_from_rows(rows: Iterable[Row[Any]]) -> list[StoredEvent]:
+    """Stored events from rows of ``select(events)`` (for queries in other repositories)."""
+    return [_from_row(r) for r in rows]

@@ -173,6 +173,149 @@ filters = Table(
     Column("filter_json", Text, nullable=False),
 )
 
+# ---- media (migration 0002): the bytes live in the media storage, not in the database ----
+
+# One row per mxc URI. ``uploaded_ts`` is NULL while an id made by /media/v1/create waits for
+# its upload (until ``expires_ts``); ``content_type`` and ``size`` are set with the upload.
+media = Table(
+    "media",
+    metadata,
+    Column("media_id", Text, primary_key=True),
+    Column("user_id", Text, nullable=False),
+    Column("content_type", Text),
+    Column("upload_name", Text),
+    Column("size", BigInteger),
+    Column("sha256", Text),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("uploaded_ts", BigInteger),
+    Column("expires_ts", BigInteger),
+    Index("media_user", "user_id", "uploaded_ts"),
+)
+
+# Events that refer to local media (content.url, thumbnails, avatars), written with the event:
+# who may read the event may download the media.
+media_refs = Table(
+    "media_refs",
+    metadata,
+    Column("media_id", Text, primary_key=True),
+    Column("stream_pos", BigInteger, primary_key=True, autoincrement=False),
+    Column("room_id", Text, nullable=False),
+    Index("media_refs_pos", "stream_pos"),
+)
+
+# ---- end-to-end encryption relay (migration 0003): the server stores keys, never uses them ----
+
+e2e_device_keys = Table(
+    "e2e_device_keys",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("device_id", Text, primary_key=True),
+    Column("key_json", Text, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+)
+
+e2e_one_time_keys = Table(
+    "e2e_one_time_keys",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("device_id", Text, primary_key=True),
+    Column("algorithm", Text, primary_key=True),
+    Column("key_id", Text, primary_key=True),
+    Column("key_json", Text, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),  # claims hand out the oldest first
+)
+
+# At most one fallback key per device and algorithm; ``used`` once claimed.
+e2e_fallback_keys = Table(
+    "e2e_fallback_keys",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("device_id", Text, primary_key=True),
+    Column("algorithm", Text, primary_key=True),
+    Column("key_id", Text, nullable=False),
+    Column("key_json", Text, nullable=False),
+    Column("used", Boolean, nullable=False),
+)
+
+# key_type: master | self_signing | user_signing; ``public_key`` is the unpadded base64 key.
+e2e_cross_signing_keys = Table(
+    "e2e_cross_signing_keys",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("key_type", Text, primary_key=True),
+    Column("public_key", Text, nullable=False),
+    Column("key_json", Text, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+)
+
+# Signatures uploaded with /keys/signatures/upload. The target is a device (key id = device id)
+# or a cross-signing key (key id = its public key); the signer key id is "ed25519:<id>".
+e2e_cross_signing_signatures = Table(
+    "e2e_cross_signing_signatures",
+    metadata,
+    Column("target_user_id", Text, primary_key=True),
+    Column("target_key_id", Text, primary_key=True),
+    Column("signer_user_id", Text, primary_key=True),
+    Column("signer_key_id", Text, primary_key=True),
+    Column("signature", Text, nullable=False),
+)
+
+# The latest stream position at which a user's device keys or cross-signing keys changed.
+device_list_changes = Table(
+    "device_list_changes",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("stream_pos", BigInteger, nullable=False),
+    Index("device_list_changes_pos", "stream_pos"),
+)
+
+# Pending send-to-device messages, one row per recipient device; deleted once acknowledged.
+to_device_messages = Table(
+    "to_device_messages",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("device_id", Text, primary_key=True),
+    Column("stream_pos", BigInteger, primary_key=True, autoincrement=False),
+    Column("sender", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("content", Text, nullable=False),
+)
+
+to_device_txns = Table(
+    "to_device_txns",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("device_id", Text, primary_key=True),
+    Column("event_type", Text, primary_key=True),
+    Column("txn_id", Text, primary_key=True),
+    Column("created_ts", BigInteger, nullable=False),
+)
+
+# Server-side key backup: versions per user (never reused), then the opaque session data.
+room_key_backups = Table(
+    "room_key_backups",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("algorithm", Text, nullable=False),
+    Column("auth_data", Text, nullable=False),
+    Column("etag", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+)
+
+room_keys = Table(
+    "room_keys",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("room_id", Text, primary_key=True),
+    Column("session_id", Text, primary_key=True),
+    Column("first_message_index", BigInteger, nullable=False),
+    Column("forwarded_count", BigInteger, nullable=False),
+    Column("is_verified", Boolean, nullable=False),
+    Column("session_data", Text, nullable=False),
+)
+
 
 # ---- organisation directory, identity and rollout (migration 0004) -------------------------
 
@@ -215,7 +358,9 @@ people = Table(
     Column("user_id", Text, unique=True),
     Column("created_ts", BigInteger, nullable=False),
     Column("updated_ts", BigInteger, nullable=False),
-    Index("people_org", "org_code"),
+    # org_code first for listings by organisation; the rest makes the rollout's GROUP BY
+    # org_code an index-only scan on SQLite (store/rollout.py).
+    Index("people_org", "org_code", "status", "kind", "user_id", "person_id"),
 )
 
 # Roles: ``org_code`` is the root of the subtree the grant covers ("" = everywhere).
@@ -262,6 +407,16 @@ audit_log = Table(
 )
 
 # Failed-login counters per account and per client address, shared by every node.
+# The localpart reserved for a person when their first activation code is issued (printed on
+# the letter); their account gets exactly this name. Never changes once written.
+person_localparts = Table(
+    "person_localparts",
+    metadata,
+    Column("person_id", Text, primary_key=True),
+    Column("localpart", Text, nullable=False, unique=True),
+    Column("created_ts", BigInteger, nullable=False),
+)
+
 login_throttle = Table(
     "login_throttle",
     metadata,
@@ -287,6 +442,7 @@ login_tokens = Table(
     Column("token_hash", Text, primary_key=True),
     Column("user_id", Text, nullable=False),
     Column("expiry_ts", BigInteger, nullable=False),
+    Column("auth_method", Text, nullable=False),  # "sso" (tumar's page) or "oidc:<idp id>"
 )
 
 # In-flight SSO / OpenID Connect logins (state, nonce, PKCE verifier, where to return).
@@ -301,6 +457,7 @@ sso_sessions = Table(
     Column("user_id", Text),
     Column("stage", Text, nullable=False),
     Column("expiry_ts", BigInteger, nullable=False),
+    Column("failures", Integer, nullable=False, default=0),  # wrong codes in this session
 )
 
 # The read-only room per user where the server posts notices (reminders, later notifications).
@@ -319,4 +476,109 @@ rollout_reminders = Table(
     Column("kind", Text, primary_key=True),
     Column("deadline", Text, primary_key=True),
     Column("sent_ts", BigInteger, nullable=False),
+)
+
+
+# ---- everyday features (migration 0005): relations, search, push, reports, presence ----------
+
+# One row per event that relates to another (``m.relates_to`` with a ``rel_type``), written in
+# the event's transaction and deleted when the event is redacted (a redacted event loses its
+# relation). ``key`` is the annotation key of ``m.annotation``.
+event_relations = Table(
+    "event_relations",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("relates_to_id", Text, nullable=False),
+    Column("rel_type", Text, nullable=False),
+    Column("key", Text),
+    Column("room_id", Text, nullable=False),
+    Column("sender", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("stream_pos", BigInteger, nullable=False),
+    Index("event_relations_parent", "relates_to_id", "rel_type", "stream_pos"),
+)
+
+# Thread roots by their latest thread event, so /threads pages by one index.
+event_threads = Table(
+    "event_threads",
+    metadata,
+    Column("thread_id", Text, primary_key=True),
+    Column("room_id", Text, nullable=False),
+    Column("latest_pos", BigInteger, nullable=False),
+    Index("event_threads_room", "room_id", "latest_pos"),
+)
+
+# The searchable text of events (content.body, content.name, content.topic), written in the
+# event's transaction. Full-text indexes live in the migration only (SQLAlchemy cannot express
+# them): an FTS5 table ``event_search_fts`` kept in step by triggers on SQLite, and a GIN index
+# over ``to_tsvector('simple', value)`` on PostgreSQL.
+event_search = Table(
+    "event_search",
+    metadata,
+    Column("stream_pos", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", Text, nullable=False),
+    Column("room_id", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Index("event_search_room", "room_id", "stream_pos"),
+)
+
+# Reports of events (or of whole rooms: ``event_id`` NULL) for the server's moderators.
+event_reports = Table(
+    "event_reports",
+    metadata,
+    Column("report_id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("room_id", Text, nullable=False),
+    Column("event_id", Text),
+    Column("reporter", Text, nullable=False),
+    Column("reason", Text),
+    Column("score", Integer),
+    Column("ts", BigInteger, nullable=False),
+    Index("event_reports_room", "room_id"),
+)
+
+# A user's own push rules, and their changes to the server-default rules (``is_default``:
+# only ``enabled`` and ``actions`` are set, NULL meaning "as the default"). ``position``
+# orders the user's rules within a kind (smaller first).
+push_rules = Table(
+    "push_rules",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("rule_id", Text, primary_key=True),
+    Column("is_default", Boolean, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("pattern", Text),
+    Column("conditions", Text),
+    Column("actions", Text),
+    Column("enabled", Boolean),
+)
+
+pushers = Table(
+    "pushers",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("app_id", Text, primary_key=True),
+    Column("pushkey", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("app_display_name", Text, nullable=False),
+    Column("device_display_name", Text, nullable=False),
+    Column("profile_tag", Text),
+    Column("lang", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("device_id", Text),
+    Column("created_ts", BigInteger, nullable=False),
+    Index("pushers_pushkey", "app_id", "pushkey"),
+)
+
+# Presence per user; ``stream_pos`` moves when what room-mates see changes.
+presence = Table(
+    "presence",
+    metadata,
+    Column("user_id", Text, primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("status_msg", Text),
+    Column("last_active_ts", BigInteger, nullable=False),
+    Column("stream_pos", BigInteger, nullable=False),
+    Index("presence_pos", "stream_pos"),
 )

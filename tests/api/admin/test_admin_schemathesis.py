@@ -18,6 +18,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from schemathesis import Case
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -30,7 +31,10 @@ from tests.support.harness import PASSWORD, LiveServer
 from tumar.api.admin import openapi_document
 from tumar.api.admin.base import PREFIX
 from tumar.core.services import build_services
+from tumar.tabular import XLSX_MEDIA_TYPE
 
+# The import endpoints take an XLSX workbook as the raw body; random bytes must be refused.
+schemathesis.openapi.media_type(XLSX_MEDIA_TYPE, st.binary(max_size=512))
 MAX_EXAMPLES = 10
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 

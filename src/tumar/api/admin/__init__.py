@@ -11,11 +11,11 @@ from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
 from tumar import __version__
-from tumar.api.admin import audit, orgs, people, roles, rollout
+from tumar.api.admin import accounts, audit, imports, mfa, orgs, people, roles, rollout
 from tumar.api.admin.base import PREFIX
 from tumar.api.http import ok
 
-MODULES = [orgs, people, roles, audit, rollout]
+MODULES = [orgs, people, roles, audit, rollout, mfa, imports, accounts]
 
 
 def build_router() -> APIRouter:

@@ -57,7 +57,7 @@ def upgrade() -> None:
         sa.Column("created_ts", B, nullable=False),
         sa.Column("updated_ts", B, nullable=False),
     )
-    op.create_index("people_org", "people", ["org_code"])
+    op.create_index("people_org", "people", ["org_code", "status", "kind", "user_id", "person_id"])
     op.create_table(
         "role_grants",
         sa.Column("user_id", T, primary_key=True),
@@ -78,10 +78,14 @@ def upgrade() -> None:
     )
     op.create_index("activation_codes_person", "activation_codes", ["person_id"])
     op.create_table(
+        "person_localparts",
+        sa.Column("person_id", T, primary_key=True),
+        sa.Column("localpart", T, nullable=False, unique=True),
+        sa.Column("created_ts", B, nullable=False),
+    )
+    op.create_table(
         "audit_log",
-        sa.Column(
-            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
-        ),
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
         sa.Column("ts", B, nullable=False),
         sa.Column("actor", T, nullable=False),
         sa.Column("action", T, nullable=False),
@@ -113,6 +117,7 @@ def upgrade() -> None:
         sa.Column("token_hash", T, primary_key=True),
         sa.Column("user_id", T, nullable=False),
         sa.Column("expiry_ts", B, nullable=False),
+        sa.Column("auth_method", T, nullable=False),
     )
     op.create_table(
         "sso_sessions",
@@ -124,6 +129,7 @@ def upgrade() -> None:
         sa.Column("user_id", T),
         sa.Column("stage", T, nullable=False),
         sa.Column("expiry_ts", B, nullable=False),
+        sa.Column("failures", sa.Integer, nullable=False),
     )
     op.create_table(
         "server_notice_rooms",
@@ -148,6 +154,7 @@ def downgrade() -> None:
         "user_totp",
         "login_throttle",
         "audit_log",
+        "person_localparts",
         "activation_codes",
         "role_grants",
         "people",
