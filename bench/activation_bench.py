@@ -25,34 +25,19 @@ import asyncio
 import resource
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
-from tumar.config import Settings
+from harness import add_backend_args, backend_list, bench_settings, fresh_schema
 from tumar.core.directory import cli_actor
 from tumar.core.letters import letters_csv
 from tumar.core.services import Services, build_services
-from tumar.store.db import Database
 from tumar.store.schema import organisations, people
 
-DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 GIVEN = ["Aigerim", "Nurlan", "Asel", "Daulet", "Madina", "Yerlan", "Saule", "Timur", "Dana"]
 FAMILY = ["Sadykova", "Bekov", "Omarova", "Ismailov", "Nurpeisova", "Akhmetov", "Zhumabaeva"]
-
-
-def settings_for(backend: str, workdir: Path, pg_url: str, schema: str) -> Settings:
-    common: dict[str, Any] = {
-        "server_name": "bench.local",
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 8,
-        "data_dir": workdir,
-    }
-    if backend == "sqlite":
-        return Settings(**common)
-    return Settings(database_url=pg_url, database_schema=schema, **common)
 
 
 async def fill(svc: Services, count: int) -> None:
@@ -85,14 +70,15 @@ async def fill(svc: Services, count: int) -> None:
 
 
 async def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"tumar-activation-{backend}-"))
-    schema = f"activation_bench_{uuid.uuid4().hex[:8]}"
-    if backend == "postgres":
-        admin = Database(args.pg_url)
-        async with admin.write() as conn:
-            await conn.execute(text(f"CREATE SCHEMA {schema}"))
-        await admin.close()
-    svc = build_services(settings_for(backend, workdir, args.pg_url, schema))
+    with tempfile.TemporaryDirectory(prefix=f"tumar-activation-{backend}-") as tmp:
+        async with fresh_schema(backend, args.pg_url, "activation_bench_") as schema:
+            return await bench_in(backend, args, Path(tmp), schema)
+
+
+async def bench_in(
+    backend: str, args: argparse.Namespace, workdir: Path, schema: str | None
+) -> dict[str, Any]:
+    svc = build_services(bench_settings(backend, workdir, args.pg_url, schema))
     result: dict[str, Any] = {"backend": backend, "people": args.people}
     try:
         await svc.db.migrate()
@@ -121,11 +107,6 @@ async def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any
         result["activate_ms"] = (time.perf_counter() - started) * 1000
     finally:
         await svc.close()
-        if backend == "postgres":
-            admin = Database(args.pg_url)
-            async with admin.write() as conn:
-                await conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            await admin.close()
     return result
 
 
@@ -140,15 +121,13 @@ def report(results: list[dict[str, Any]]) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    report([await bench_backend(b, args) for b in backends])
+    report([await bench_backend(b, args) for b in backend_list(args.backend)])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    add_backend_args(parser, default="both")
     parser.add_argument("--people", type=int, default=20_000)
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     asyncio.run(main_async(parser.parse_args()))
 
 

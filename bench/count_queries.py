@@ -3,7 +3,8 @@
 Runs tumar in this process (uvicorn on 127.0.0.1, SQLite in a temporary directory, or
 PostgreSQL with ``--postgres``), counts the statements that reach the database driver through a
 SQLAlchemy ``before_cursor_execute`` listener, and drives it over HTTP with the same client
-code as ``matrix_bench.py``. It changes nothing in the server; it only observes.
+code as ``matrix_bench.py`` (``harness.py``). It changes nothing in the server; it only
+observes.
 
     python bench/count_queries.py [--members 3] [--postgres]
 """
@@ -25,7 +26,7 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-import matrix_bench as mb  # noqa: E402
+import harness  # noqa: E402
 
 
 class Counting:
@@ -71,35 +72,35 @@ async def main_async(args: argparse.Namespace) -> int:
     from tumar.config import Settings
     from tumar.core.services import build_services
 
-    for k, v in mb.SERVER_ENV.items():
+    for k, v in harness.SERVER_ENV.items():
         os.environ.setdefault(k, v)
     workdir = Path(tempfile.mkdtemp(prefix="tumar-count-"))
     schema = None
     extra: dict[str, Any] = {}
     if args.postgres:
         schema = f"tumar_count_{uuid.uuid4().hex[:8]}"
-        await mb.pg_admin(args.pg_url, f'CREATE SCHEMA "{schema}"')
+        await harness.pg_admin(args.pg_url, f'CREATE SCHEMA "{schema}"')
         extra = {"database_url": args.pg_url, "database_schema": schema}
     settings = Settings(data_dir=workdir, **extra)
     svc = build_services(settings)
     counting = Counting()
     event.listen(svc.db.engine.sync_engine, "before_cursor_execute", counting)
     app = build_app(settings, svc)
-    port = mb.free_port()
+    port = harness.free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     await svc.start()
     serve = asyncio.create_task(server.serve())
-    api = mb.Api(f"http://127.0.0.1:{port}")
+    api = harness.Api(f"http://127.0.0.1:{port}")
     try:
         for _ in range(400):  # up to 20 s
             if server.started:
                 break
             await asyncio.sleep(0.05)
-        users = await mb.register_users(api, "q", args.members + 1, 4)
+        users = await harness.register_users(api, "q", args.members + 1, 4)
         sender, readers = users[0], users[1:]
-        room_id = await mb.room_with_members(api, users, "count", 4)
+        room_id = await harness.room_with_members(api, users, "count", 4)
         flt = {"room": {"timeline": {"limit": 100}}}
         fids = [await api.create_filter(u, flt) for u in readers]
         since = [
@@ -115,7 +116,7 @@ async def main_async(args: argparse.Namespace) -> int:
         one_send = Counter({k: v // rounds for k, v in counting.statements.items()})
 
         # One long-poll per reader, parked; then one message wakes them all.
-        async def poll(u: mb.User, s: str, f: str) -> str:
+        async def poll(u: harness.User, s: str, f: str) -> str:
             body = await api.sync(u, s, f, 30_000)
             return str(body["next_batch"])
 
@@ -148,7 +149,7 @@ async def main_async(args: argparse.Namespace) -> int:
         await serve
         await svc.close()
         if schema is not None:
-            await mb.pg_admin(args.pg_url, f'DROP SCHEMA "{schema}" CASCADE')
+            await harness.pg_admin(args.pg_url, f'DROP SCHEMA "{schema}" CASCADE')
     return 0
 
 
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--members", type=int, default=3)
     p.add_argument("--postgres", action="store_true")
     p.add_argument(
-        "--pg-url", default=os.environ.get("TUMAR_BENCH_POSTGRES_URL", mb.DEFAULT_PG_URL)
+        "--pg-url", default=os.environ.get("TUMAR_BENCH_POSTGRES_URL", harness.DEFAULT_PG_URL)
     )
     return asyncio.run(main_async(p.parse_args(argv)))
 

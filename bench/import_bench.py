@@ -172,19 +172,11 @@ def child(args: list[str]) -> int:
     return code
 
 
-async def pg_admin(url: str, sql: str) -> Any:
-    import asyncpg  # type: ignore[import-untyped,unused-ignore]
-
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        return await conn.fetchval(sql)
-    finally:
-        await conn.close()
-
-
 def bench_backend(
     backend: str, fmt: str, files: dict[str, Path], pg_url: str, workdir: Path
 ) -> list[dict[str, Any]]:
+    from harness import pg_admin  # not at the top: the child (see child()) does not need it
+
     # Services hash a dummy password when built (64 MiB with the default Argon2 cost), which
     # would hide the import's own memory; an import never hashes a password.
     env = {**os.environ, "TUMAR_LOG_LEVEL": "warning", "TUMAR_ARGON2_TIME_COST": "1",
@@ -236,21 +228,17 @@ def bench_backend(
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         sys.exit(child(json.loads(sys.argv[2])))
+    from harness import add_backend_args, backend_list
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--people", type=int, default=100_000)
-    p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    add_backend_args(p, default="both")
     p.add_argument("--formats", default="csv,xlsx", help="comma-separated: csv, xlsx")
     p.add_argument("--no-changes", action="store_true", help="skip the changed-file phase")
-    p.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "TUMAR_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-        ),
-    )
     p.add_argument("--output", type=Path, help="write the results as JSON here")
     args = p.parse_args()
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    backends = backend_list(args.backend)
 
     with tempfile.TemporaryDirectory(prefix="tumar-import-bench-") as tmp:
         workdir = Path(tmp)

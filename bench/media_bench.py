@@ -19,35 +19,28 @@ has a time limit; the server is stopped at the end. See ``bench/README.md``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import io
-import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 from PIL import Image
 
-from matrix_bench import (
-    DEFAULT_PG_URL,
-    RESULTS_DIR,
+from harness import (
     SERVER_ENV,
     Api,
     CpuMeter,
     ServerProcess,
     User,
-    backend_env,
+    add_backend_args,
+    add_run_args,
     gather_limited,
-    keep_server_log,
-    machine_info,
-    source_info,
+    run_main,
+    served,
     summary_ms,
 )
 
@@ -237,56 +230,44 @@ async def bench_large(client: MediaClient, server: ServerProcess, size: int) -> 
 
 
 async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"tumar-media-bench-{backend}-"))
     result: dict[str, Any] = {"backend": backend}
-    try:
-        async with backend_env(backend, args.pg_url) as (env, info):
-            result.update(info)
-            server = ServerProcess({**env, **MEDIA_ENV}, workdir)
-            await server.start()
-            api = Api(server.base_url)
-            clients: list[MediaClient] = []
-            try:
-                print(f"[{backend}] server pid {server.pid} on {server.base_url}", flush=True)
-                users = [await api.register(f"m{i}") for i in range(args.concurrency + 1)]
-                room_id = await api.create_room(users[0], "media")
-                for user in users[1:]:
-                    await api.join(user, room_id)
-                clients = [MediaClient(server.base_url, u) for u in users]
-                reader, uploaders = clients[0], clients[1:]
-                result["sizes"] = []
-                for size in args.sizes:
-                    count = max(1, min(args.uploads, args.max_mib_per_size * MIB // size))
-                    print(f"[{backend}] {count} x {human(size)}", flush=True)
-                    result["sizes"].append(
-                        await bench_sizes(
-                            uploaders,
-                            reader,
-                            api,
-                            room_id,
-                            server,
-                            size=size,
-                            count=count,
-                            concurrency=args.concurrency,
-                        )
+    async with served(backend, args, result, tag="media-", env=MEDIA_ENV) as (server, api):
+        clients: list[MediaClient] = []
+        try:
+            users = [await api.register(f"m{i}") for i in range(args.concurrency + 1)]
+            room_id = await api.create_room(users[0], "media")
+            for user in users[1:]:
+                await api.join(user, room_id)
+            clients = [MediaClient(server.base_url, u) for u in users]
+            reader, uploaders = clients[0], clients[1:]
+            result["sizes"] = []
+            for size in args.sizes:
+                count = max(1, min(args.uploads, args.max_mib_per_size * MIB // size))
+                print(f"[{backend}] {count} x {human(size)}", flush=True)
+                result["sizes"].append(
+                    await bench_sizes(
+                        uploaders,
+                        reader,
+                        api,
+                        room_id,
+                        server,
+                        size=size,
+                        count=count,
+                        concurrency=args.concurrency,
                     )
-                if args.photos > 0:
-                    print(f"[{backend}] thumbnails of {args.photos} photos", flush=True)
-                    result["thumbnails"] = await bench_thumbnails(
-                        reader, server, photos=args.photos, concurrency=args.concurrency
-                    )
-                if args.large_mib > 0:
-                    print(f"[{backend}] one {args.large_mib} MiB upload", flush=True)
-                    result["large"] = await bench_large(reader, server, args.large_mib * MIB)
-                result["peak_rss_bytes"] = server.peak_rss_bytes()
-            finally:
-                for client in clients:
-                    await client.close()
-                await api.close()
-                result["server_exit_code"] = server.stop()
-                result.update(keep_server_log(server.log_path, args.log_dir, f"media-{backend}"))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+                )
+            if args.photos > 0:
+                print(f"[{backend}] thumbnails of {args.photos} photos", flush=True)
+                result["thumbnails"] = await bench_thumbnails(
+                    reader, server, photos=args.photos, concurrency=args.concurrency
+                )
+            if args.large_mib > 0:
+                print(f"[{backend}] one {args.large_mib} MiB upload", flush=True)
+                result["large"] = await bench_large(reader, server, args.large_mib * MIB)
+            result["peak_rss_bytes"] = server.peak_rss_bytes()
+        finally:
+            for client in clients:
+                await client.close()
     return result
 
 
@@ -339,12 +320,7 @@ def render(results: list[dict[str, Any]]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite")
-    p.add_argument(
-        "--pg-url",
-        default=os.environ.get("TUMAR_BENCH_POSTGRES_URL", DEFAULT_PG_URL),
-        help="PostgreSQL URL (a fresh schema is created in it and dropped afterwards)",
-    )
+    add_backend_args(p)
     p.add_argument("--sizes", default="64k,1m,16m", help="file sizes, comma-separated")
     p.add_argument("--uploads", type=int, default=100, help="uploads per size (at most)")
     p.add_argument(
@@ -353,9 +329,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=4, help="concurrent uploaders/requests")
     p.add_argument("--photos", type=int, default=10, help="JPEG photos to thumbnail; 0 skips")
     p.add_argument("--large-mib", type=int, default=200, help="one large upload; 0 skips")
-    p.add_argument("--max-seconds", type=float, default=600.0, help="hard limit for the whole run")
-    p.add_argument("--log-dir", type=Path, default=RESULTS_DIR / "logs")
-    p.add_argument("--output", type=Path, help="JSON result file (default bench/results/...)")
+    add_run_args(p)
     args = p.parse_args(argv)
     args.sizes = [parse_size(x) for x in str(args.sizes).split(",") if x.strip()]
     if args.concurrency < 1 or args.uploads < 1 or not args.sizes:
@@ -363,43 +337,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    results = []
-    async with asyncio.timeout(args.max_seconds):
-        for backend in backends:
-            results.append(await run_backend(backend, args))
-    return results
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started = time.time()
-    try:
-        results = asyncio.run(run_all(args))
-    except TimeoutError:
-        print(f"benchmark stopped: over --max-seconds={args.max_seconds:g}", file=sys.stderr)
+    server_env = {**SERVER_ENV, **MEDIA_ENV}
+    done = run_main(args, argv, run_backend, render, server_env=server_env, name="media")
+    if done is None:
         return 1
-    print()
-    print(render(results))
-    report = {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "duration_s": round(time.time() - started, 1),
-        "command": " ".join(
-            [Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]
-        ),
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "server_env": {**SERVER_ENV, **MEDIA_ENV},
-        "machine": machine_info(),
-        "source": source_info(),
-        "results": results,
-    }
-    out = args.output
-    if out is None:
-        RESULTS_DIR.mkdir(exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
-        out = RESULTS_DIR / f"media-{stamp}-{args.backend}.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out, report = done
     print(f"\nwrote {out} ({report['duration_s']} s)")
     return 0
 

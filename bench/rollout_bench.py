@@ -28,7 +28,6 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,8 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, text
 
+from harness import add_backend_args, backend_list, bench_settings, fresh_schema
 from tumar.app import build_app
-from tumar.config import Settings
 from tumar.core.directory import cli_actor
 from tumar.core.services import Services, build_services
 from tumar.store.db import Database
@@ -50,23 +49,8 @@ from tumar.store.schema import (
     users,
 )
 
-DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DAY_MS = 86_400_000
 CHUNK = 5_000
-
-
-def settings_for(backend: str, workdir: Path, pg_url: str, schema: str) -> Settings:
-    common: dict[str, Any] = {
-        "server_name": "bench.local",
-        "auto_migrate": True,
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 8,
-        "log_level": "warning",
-        "data_dir": workdir,
-    }
-    if backend == "sqlite":
-        return Settings(database_url=f"sqlite+aiosqlite:///{workdir / 'tumar.db'}", **common)
-    return Settings(database_url=pg_url, database_schema=schema, **common)
 
 
 async def insert_chunks(db: Database, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -247,73 +231,69 @@ async def timed(
 
 
 async def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    schema = f"rollout_bench_{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="tumar-rollout-bench-") as tmp:
-        settings = settings_for(backend, Path(tmp), args.pg_url, schema)
-        if backend == "postgres":
-            admin = Database(args.pg_url)
-            async with admin.write() as conn:
-                await conn.execute(text(f"CREATE SCHEMA {schema}"))
-            await admin.close()
-        svc = build_services(settings)
-        try:
-            await svc.start()
-            started = time.perf_counter()
-            sizes = await fill(svc, args)
-            fill_s = time.perf_counter() - started
-            if args.analyze:
-                async with svc.db.write() as conn:
-                    await conn.execute(text("ANALYZE"))
-            actor = cli_actor("bench")
-            board = await svc.rollout.dashboard(actor)
-            results: dict[str, Any] = {
-                "backend": backend,
-                **sizes,
-                "fill_s": round(fill_s, 1),
-                "check_total": {
-                    "people": board.total.people,
-                    "registered": board.total.registered,
-                    "codes_issued": board.total.codes_issued,
-                    "active_7d": board.total.active_7d,
-                    "overdue": board.total.overdue,
-                },
-            }
-            pids = await backend_pids(svc.db) if backend == "postgres" else None
-            results["dashboard"] = await timed(
-                args.runs, lambda: svc.rollout.dashboard(actor), pids
-            )
-            results["ministry"] = await timed(
-                args.runs, lambda: svc.rollout.dashboard(actor, "m01"), pids
-            )
-            results["overdue page"] = await timed(
-                args.runs, lambda: svc.rollout.overdue(actor, None, limit=100), pids
-            )
-            results["timeseries (30 d)"] = await timed(
-                args.runs, lambda: svc.rollout.timeseries(actor, None, 30), pids
-            )
-            # Through the admin API: an operator's access token, JSON of every organisation.
-            user_id = await svc.accounts.do_create_user("benchadmin", None, admin=True)
-            session = await svc.accounts.do_open_session(user_id, None, None)
-            app = build_app(settings, svc)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-                headers = {"Authorization": f"Bearer {session.access_token}"}
+        async with fresh_schema(backend, args.pg_url, "rollout_bench_") as schema:
+            return await bench_in(backend, args, Path(tmp), schema)
 
-                async def get() -> None:
-                    resp = await http.get("/_tumar/admin/v1/rollout", headers=headers)
-                    resp.raise_for_status()
 
-                results["GET /rollout"] = await timed(args.runs, get, pids)
+async def bench_in(
+    backend: str, args: argparse.Namespace, workdir: Path, schema: str | None
+) -> dict[str, Any]:
+    settings = bench_settings(
+        backend, workdir, args.pg_url, schema, auto_migrate=True, log_level="warning"
+    )
+    svc = build_services(settings)
+    try:
+        await svc.start()
+        started = time.perf_counter()
+        sizes = await fill(svc, args)
+        fill_s = time.perf_counter() - started
+        if args.analyze:
+            async with svc.db.write() as conn:
+                await conn.execute(text("ANALYZE"))
+        actor = cli_actor("bench")
+        board = await svc.rollout.dashboard(actor)
+        results: dict[str, Any] = {
+            "backend": backend,
+            **sizes,
+            "fill_s": round(fill_s, 1),
+            "check_total": {
+                "people": board.total.people,
+                "registered": board.total.registered,
+                "codes_issued": board.total.codes_issued,
+                "active_7d": board.total.active_7d,
+                "overdue": board.total.overdue,
+            },
+        }
+        pids = await backend_pids(svc.db) if backend == "postgres" else None
+        results["dashboard"] = await timed(args.runs, lambda: svc.rollout.dashboard(actor), pids)
+        results["ministry"] = await timed(
+            args.runs, lambda: svc.rollout.dashboard(actor, "m01"), pids
+        )
+        results["overdue page"] = await timed(
+            args.runs, lambda: svc.rollout.overdue(actor, None, limit=100), pids
+        )
+        results["timeseries (30 d)"] = await timed(
+            args.runs, lambda: svc.rollout.timeseries(actor, None, 30), pids
+        )
+        # Through the admin API: an operator's access token, JSON of every organisation.
+        user_id = await svc.accounts.do_create_user("benchadmin", None, admin=True)
+        session = await svc.accounts.do_open_session(user_id, None, None)
+        app = build_app(settings, svc)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            headers = {"Authorization": f"Bearer {session.access_token}"}
+
+            async def get() -> None:
                 resp = await http.get("/_tumar/admin/v1/rollout", headers=headers)
-                results["response_bytes"] = len(resp.content)
-            return results
-        finally:
-            await svc.close()
-            if backend == "postgres":
-                admin = Database(args.pg_url)
-                async with admin.write() as conn:
-                    await conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-                await admin.close()
+                resp.raise_for_status()
+
+            results["GET /rollout"] = await timed(args.runs, get, pids)
+            resp = await http.get("/_tumar/admin/v1/rollout", headers=headers)
+            results["response_bytes"] = len(resp.content)
+        return results
+    finally:
+        await svc.close()
 
 
 def report(results: list[dict[str, Any]]) -> None:
@@ -336,15 +316,13 @@ def report(results: list[dict[str, Any]]) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    results = [await bench_backend(b, args) for b in backends]
+    results = [await bench_backend(b, args) for b in backend_list(args.backend)]
     report(results)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    p.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    add_backend_args(p, default="both")
     p.add_argument("--people", type=int, default=100_000)
     p.add_argument("--ministries", type=int, default=20)
     p.add_argument("--departments", type=int, default=10)

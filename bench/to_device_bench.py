@@ -25,33 +25,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
-import shutil
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-import httpx
-
-from matrix_bench import (
-    DEFAULT_PG_URL,
-    RESULTS_DIR,
+from harness import (
     SERVER_ENV,
     Api,
     CpuMeter,
     Delivery,
-    MatrixError,
     ServerProcess,
     User,
-    backend_env,
-    keep_server_log,
-    machine_info,
+    add_backend_args,
+    add_run_args,
+    messages_for,
     register_users,
-    source_info,
+    run_main,
+    served,
     summary_ms,
+    sync_forever,
 )
 
 EVENT_TYPE = "org.tumar.bench.to_device"
@@ -61,16 +54,7 @@ WARMUP = -1
 async def device_loop(
     api: Api, user: User, device_id: str, since: str, book: Delivery, timeout_ms: int
 ) -> None:
-    while True:
-        try:
-            body = await api.sync(user, since, None, timeout_ms)
-        except (MatrixError, httpx.HTTPError) as exc:
-            book.sync_errors.append(repr(exc)[:200])
-            await asyncio.sleep(0.5)
-            continue
-        received = time.perf_counter()
-        book.sync_responses += 1
-        since = body["next_batch"]
+    async for body, received in sync_forever(api, user, since, None, book, timeout_ms):
         for event in body.get("to_device", {}).get("events", []):
             seq = event.get("content", {}).get("seq")
             if event.get("type") == EVENT_TYPE and isinstance(seq, int):
@@ -162,45 +146,25 @@ async def bench_fanout(
     }
 
 
-def messages_for(devices: int, messages: int, max_deliveries: int) -> int:
-    if max_deliveries <= 0:
-        return messages
-    return max(1, min(messages, max_deliveries // devices))
-
-
 async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"tumar-td-bench-{backend}-"))
     result: dict[str, Any] = {"backend": backend, "runs": []}
-    try:
-        async with backend_env(backend, args.pg_url) as (env, info):
-            result.update(info)
-            server = ServerProcess(env, workdir)
-            await server.start()
-            api = Api(server.base_url)
-            try:
-                print(f"[{backend}] server pid {server.pid} on {server.base_url}", flush=True)
-                for devices in args.devices:
-                    messages = messages_for(devices, args.messages, args.max_deliveries)
-                    print(f"[{backend}] {messages} fan-outs to {devices} devices", flush=True)
-                    result["runs"].append(
-                        await bench_fanout(
-                            api,
-                            server,
-                            devices=devices,
-                            messages=messages,
-                            payload=args.payload,
-                            timeout_ms=args.sync_timeout_ms,
-                            setup_concurrency=args.setup_concurrency,
-                            drain_seconds=args.drain_seconds,
-                        )
-                    )
-                result["peak_rss_bytes"] = server.peak_rss_bytes()
-            finally:
-                await api.close()
-                result["server_exit_code"] = server.stop()
-                result.update(keep_server_log(server.log_path, args.log_dir, f"td-{backend}"))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    async with served(backend, args, result, tag="td-") as (server, api):
+        for devices in args.devices:
+            messages = messages_for(devices, args.messages, args.max_deliveries)
+            print(f"[{backend}] {messages} fan-outs to {devices} devices", flush=True)
+            result["runs"].append(
+                await bench_fanout(
+                    api,
+                    server,
+                    devices=devices,
+                    messages=messages,
+                    payload=args.payload,
+                    timeout_ms=args.sync_timeout_ms,
+                    setup_concurrency=args.setup_concurrency,
+                    drain_seconds=args.drain_seconds,
+                )
+            )
+        result["peak_rss_bytes"] = server.peak_rss_bytes()
     return result
 
 
@@ -231,12 +195,7 @@ def render(results: list[dict[str, Any]]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite")
-    p.add_argument(
-        "--pg-url",
-        default=os.environ.get("TUMAR_BENCH_POSTGRES_URL", DEFAULT_PG_URL),
-        help="PostgreSQL URL (a fresh schema is created in it and dropped afterwards)",
-    )
+    add_backend_args(p)
     p.add_argument("--devices", default="10,100,500", help="recipient devices per fan-out")
     p.add_argument("--messages", type=int, default=30, help="fan-outs per device count")
     p.add_argument(
@@ -246,9 +205,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sync-timeout-ms", type=int, default=30_000)
     p.add_argument("--drain-seconds", type=float, default=30.0, help="wait for stragglers")
     p.add_argument("--setup-concurrency", type=int, default=8)
-    p.add_argument("--max-seconds", type=float, default=600.0, help="hard limit for the whole run")
-    p.add_argument("--log-dir", type=Path, default=RESULTS_DIR / "logs")
-    p.add_argument("--output", type=Path, help="JSON result file (default bench/results/...)")
+    add_run_args(p)
     args = p.parse_args(argv)
     args.devices = [int(x) for x in str(args.devices).split(",") if x.strip()]
     if not args.devices or min(args.devices) < 1 or args.messages < 1:
@@ -256,44 +213,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    results = []
-    async with asyncio.timeout(args.max_seconds):
-        for backend in backends:
-            results.append(await run_backend(backend, args))
-    return results
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started = time.time()
-    try:
-        results = asyncio.run(run_all(args))
-    except TimeoutError:
-        print(f"benchmark stopped: over --max-seconds={args.max_seconds:g}", file=sys.stderr)
+    done = run_main(args, argv, run_backend, render, server_env=SERVER_ENV, name="to-device")
+    if done is None:
         return 1
-    print()
-    print(render(results))
-    report = {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "duration_s": round(time.time() - started, 1),
-        "command": " ".join(
-            [Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]
-        ),
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "server_env": SERVER_ENV,
-        "machine": machine_info(),
-        "source": source_info(),
-        "results": results,
-    }
-    out = args.output
-    if out is None:
-        RESULTS_DIR.mkdir(exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
-        out = RESULTS_DIR / f"to-device-{stamp}-{args.backend}.json"
-    out.write_text(json.dumps(report, indent=2))
-    print(f"\nwritten: {out}")
+    print(f"\nwritten: {done[0]}")
     return 0
 
 
