@@ -11,26 +11,20 @@ Set-up for the js-sdk part: ``npm ci --prefix tests/js``.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from nio import AsyncClient, LoginResponse, RoomCreateResponse
 
-from tests.clients.test_js_sdk import _node
 from tests.support.admin import ADMIN, org, person
 from tests.support.harness import PASSWORD, Api, LiveServer
+from tests.support.js import require_node, run_scenario
 from tumar.config import Settings
 from tumar.core.services import build_services
 
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 
-SCENARIO = Path(__file__).resolve().parents[1] / "js" / "activation.mjs"
 NODE_TIMEOUT_S = 90
 
 
@@ -62,38 +56,19 @@ async def issue_code(settings: Settings, server: LiveServer) -> str:
     return str(issued["codes"][0]["code"])
 
 
-async def run_node(node: str, env: dict[str, str]) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        node, str(SCENARIO), cwd=SCENARIO.parent, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), NODE_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail(f"node scenario did not finish within {NODE_TIMEOUT_S} s")
-    stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no JSON result (exit {proc.returncode})\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    result: dict[str, Any] = json.loads(lines[-1])
-    assert proc.returncode == 0 and result.get("ok") is True, f"{result}\n{stderr}"
-    return result
-
-
 async def test_element_style_activation_then_nio_login(
     settings: Settings, closed_server: LiveServer
 ) -> None:
-    node = _node()
+    require_node()
     code = await issue_code(settings, closed_server)
-    result = await run_node(
-        node,
+    result = await run_scenario(
+        "activation",
         {
             "TUMAR_HS_URL": closed_server.url,
             "TUMAR_CODE": code.lower().replace("-", " "),  # as someone might type it
             "TUMAR_PASSWORD": PASSWORD,
-            "TUMAR_JS_TIMEOUT_MS": str((NODE_TIMEOUT_S - 15) * 1000),
         },
+        timeout_s=NODE_TIMEOUT_S,
     )
     assert result["user_id"] == result["whoami"] == "@aigerim.sadykova:tumar.test"
     assert "m.login.registration_token" in result["stages"]

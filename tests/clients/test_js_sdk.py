@@ -7,77 +7,29 @@ Set-up: ``npm ci --prefix tests/js``.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import need
 from tests.support.harness import Api, LiveServer, q
+from tests.support.js import require_node, run_scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
-SCENARIO = JS_DIR / "scenario.mjs"
 NODE_TIMEOUT_S = 120
 EXTRA_MESSAGES = 30
 
 
-def _node() -> str:
-    node = shutil.which("node")
-    need(node is not None, "node is not installed (Node.js 20+ is needed for matrix-js-sdk tests)")
-    assert node is not None
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
-    major = version.stdout.strip().lstrip("v").split(".")[0]
-    need(major.isdigit() and int(major) >= 20, f"Node.js 20+ is needed, found {version.stdout!r}")
-    need(
-        (JS_DIR / "node_modules" / "matrix-js-sdk" / "package.json").is_file(),
-        "tests/js/node_modules is missing: run `npm ci --prefix tests/js`",
-    )
-    return node
-
-
-async def _run_scenario(node: str, env: dict[str, str]) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(SCENARIO),
-        cwd=JS_DIR,
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), NODE_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail(f"node scenario did not finish within {NODE_TIMEOUT_S} s")
-    stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no JSON result (exit {proc.returncode})\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    result: dict[str, Any] = json.loads(lines[-1])
-    assert proc.returncode == 0 and result.get("ok") is True, (
-        f"scenario failed (exit {proc.returncode}): {result.get('error')}\n"
-        f"failed requests: {result.get('failed_requests')}\nstderr (js-sdk log tail):\n{stderr}"
-    )
-    return result
-
-
 async def test_js_sdk_scenario(live_server: LiveServer) -> None:
-    node = _node()
+    require_node()
     async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
         api = Api(http)
         alice = await api.register("alice")
         bob = await api.register("bob")
 
-        result = await _run_scenario(
-            node,
+        result = await run_scenario(
+            "scenario",
             {
                 "TUMAR_HS_URL": live_server.url,
                 "TUMAR_USER1_ID": alice.user_id,
@@ -87,8 +39,8 @@ async def test_js_sdk_scenario(live_server: LiveServer) -> None:
                 "TUMAR_USER2_TOKEN": bob.token,
                 "TUMAR_USER2_DEVICE": bob.device_id,
                 "TUMAR_JS_MESSAGES": str(EXTRA_MESSAGES),
-                "TUMAR_JS_TIMEOUT_MS": str((NODE_TIMEOUT_S - 15) * 1000),
             },
+            timeout_s=NODE_TIMEOUT_S,
         )
 
         bodies = ["first message 0"] + [f"message {i}" for i in range(1, EXTRA_MESSAGES + 1)]

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from nio import AsyncClient
 
-from tests.clients.test_js_sdk import _node
 from tests.clients.test_nio_e2ee import (
     crypto_sync,
     decrypted_text,
@@ -28,10 +25,10 @@ from tests.clients.test_nio_e2ee import (
     until,
 )
 from tests.support.harness import PASSWORD, Api, LiveServer, User
+from tests.support.js import require_node, run_scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 
-SCENARIO = Path(__file__).resolve().parents[1] / "js" / "e2ee.mjs"
 NODE_TIMEOUT_S = 150
 
 
@@ -54,37 +51,10 @@ async def bob_side(bob: AsyncClient, alice_id: str, node_done: asyncio.Event) ->
     return {"room_id": room_id, "seen_id": seen.event_id, "sent_id": event_id}
 
 
-async def run_node(node: str, env: dict[str, str]) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(SCENARIO),
-        cwd=SCENARIO.parent,
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), NODE_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail(f"node e2ee scenario did not finish within {NODE_TIMEOUT_S} s")
-    stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no JSON result (exit {proc.returncode})\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    result: dict[str, Any] = json.loads(lines[-1])
-    assert proc.returncode == 0 and result.get("ok") is True, (
-        f"scenario failed (exit {proc.returncode}): {result.get('error')}\n"
-        f"steps: {result.get('steps')}\nfailed requests: {result.get('failed_requests')}\n"
-        f"stderr (js-sdk log tail):\n{stderr[-20000:]}"
-    )
-    return result
-
-
 async def test_js_sdk_and_nio_decrypt_each_other_and_backup_round_trips(
     live_server: LiveServer,
 ) -> None:
-    node = _node()
+    require_node()
     async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
         api = Api(http)
         alice = await api.register("alice")
@@ -94,8 +64,8 @@ async def test_js_sdk_and_nio_decrypt_each_other_and_backup_round_trips(
         try:
             bob_task = asyncio.create_task(bob_side(bob, alice.user_id, node_done))
             try:
-                result = await run_node(
-                    node,
+                result = await run_scenario(
+                    "e2ee",
                     {
                         "TUMAR_HS_URL": live_server.url,
                         "TUMAR_ALICE_ID": alice.user_id,
@@ -105,8 +75,8 @@ async def test_js_sdk_and_nio_decrypt_each_other_and_backup_round_trips(
                         "TUMAR_ALICE2_DEVICE": alice2.device_id,
                         "TUMAR_ALICE_PASSWORD": PASSWORD,
                         "TUMAR_BOB_ID": bob.user_id or "",
-                        "TUMAR_JS_TIMEOUT_MS": str((NODE_TIMEOUT_S - 10) * 1000),
                     },
+                    timeout_s=NODE_TIMEOUT_S,
                 )
             finally:
                 node_done.set()

@@ -5,15 +5,8 @@ thumbnail through the authenticated media endpoints, as Element does.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -30,54 +23,13 @@ from nio import (
 )
 from PIL import Image
 
-from tests.conftest import need
 from tests.support.harness import PASSWORD, Api, LiveServer
+from tests.support.js import require_node, run_scenario
 from tests.support.media import jpeg_bytes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.node]
 
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
-SCENARIO = JS_DIR / "media.mjs"
 NODE_TIMEOUT_S = 90
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    need(node is not None, "node is not installed (Node.js 20+ is needed for matrix-js-sdk tests)")
-    assert node is not None
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
-    major = version.stdout.strip().lstrip("v").split(".")[0]
-    need(major.isdigit() and int(major) >= 20, f"Node.js 20+ is needed, found {version.stdout!r}")
-    need(
-        (JS_DIR / "node_modules" / "matrix-js-sdk" / "package.json").is_file(),
-        "tests/js/node_modules is missing: run `npm ci --prefix tests/js`",
-    )
-    return node
-
-
-async def _run_scenario(node: str, env: dict[str, str]) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(SCENARIO),
-        cwd=JS_DIR,
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), NODE_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail(f"node scenario did not finish within {NODE_TIMEOUT_S} s")
-    stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no JSON result (exit {proc.returncode})\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    result: dict[str, Any] = json.loads(lines[-1])
-    assert proc.returncode == 0 and result.get("ok") is True, (
-        f"scenario failed (exit {proc.returncode}): {result.get('error')}\nstderr:\n{stderr}"
-    )
-    return result
 
 
 async def _nio_login(url: str, localpart: str) -> AsyncClient:
@@ -88,7 +40,7 @@ async def _nio_login(url: str, localpart: str) -> AsyncClient:
 
 
 async def test_nio_uploads_and_js_sdk_downloads(live_server: LiveServer) -> None:
-    node = _node()
+    require_node()
     image = jpeg_bytes(640, 480)
     async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
         api = Api(http)
@@ -145,8 +97,8 @@ async def test_nio_uploads_and_js_sdk_downloads(live_server: LiveServer) -> None
             await alice_nio.close()
             await carol_nio.close()
 
-        result = await _run_scenario(
-            node,
+        result = await run_scenario(
+            "media",
             {
                 "TUMAR_HS_URL": live_server.url,
                 "TUMAR_USER_ID": bob.user_id,
@@ -154,8 +106,8 @@ async def test_nio_uploads_and_js_sdk_downloads(live_server: LiveServer) -> None
                 "TUMAR_USER_DEVICE": bob.device_id,
                 "TUMAR_ROOM_ID": room_id,
                 "TUMAR_EVENT_ID": sent.event_id,
-                "TUMAR_JS_TIMEOUT_MS": str((NODE_TIMEOUT_S - 10) * 1000),
             },
+            timeout_s=NODE_TIMEOUT_S,
         )
 
     assert result["authenticated"] is True  # /versions lists v1.11

@@ -10,11 +10,6 @@ then receives js-sdk's events and reads the server's bundled aggregations.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,55 +25,13 @@ from nio import (
     SyncResponse,
 )
 
-from tests.conftest import need
 from tests.support.harness import PASSWORD, Api, LiveServer
+from tests.support.js import require_node, run_scenario
 
 pytestmark = [pytest.mark.slow, pytest.mark.node]
 
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
-SCENARIO = JS_DIR / "relations.mjs"
 NODE_TIMEOUT_S = 90
 WAIT_S = 30.0
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    need(node is not None, "node is not installed (Node.js 20+ is needed for matrix-js-sdk tests)")
-    assert node is not None
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
-    major = version.stdout.strip().lstrip("v").split(".")[0]
-    need(major.isdigit() and int(major) >= 20, f"Node.js 20+ is needed, found {version.stdout!r}")
-    need(
-        (JS_DIR / "node_modules" / "matrix-js-sdk" / "package.json").is_file(),
-        "tests/js/node_modules is missing: run `npm ci --prefix tests/js`",
-    )
-    return node
-
-
-async def _run_scenario(node: str, env: dict[str, str]) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(SCENARIO),
-        cwd=JS_DIR,
-        env={**os.environ, **env, "TUMAR_JS_TIMEOUT_MS": str((NODE_TIMEOUT_S - 10) * 1000)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), NODE_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail(f"node scenario did not finish within {NODE_TIMEOUT_S} s")
-    stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no JSON result (exit {proc.returncode})\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    result: dict[str, Any] = json.loads(lines[-1])
-    assert proc.returncode == 0 and result.get("ok") is True, (
-        f"scenario failed (exit {proc.returncode}): {result.get('error')}\n"
-        f"failed requests: {result.get('failed_requests')}\nstderr:\n{stderr}"
-    )
-    return result
 
 
 async def _send(client: AsyncClient, room: str, event_type: str, content: dict[str, Any]) -> str:
@@ -88,7 +41,7 @@ async def _send(client: AsyncClient, room: str, event_type: str, content: dict[s
 
 
 async def test_threads_edits_reactions_between_nio_and_js_sdk(live_server: LiveServer) -> None:
-    node = _node()
+    require_node()
     async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
         api = Api(http)
         await api.register("alice")
@@ -120,8 +73,8 @@ async def test_threads_edits_reactions_between_nio_and_js_sdk(live_server: LiveS
                 "m.relates_to": {"rel_type": "m.annotation", "event_id": root, "key": "👍"}
             })  # fmt: skip
 
-            result = await _run_scenario(
-                node,
+            result = await run_scenario(
+                "relations",
                 {
                     "TUMAR_HS_URL": live_server.url,
                     "TUMAR_USER_ID": bob.user_id,
@@ -133,6 +86,7 @@ async def test_threads_edits_reactions_between_nio_and_js_sdk(live_server: LiveS
                     "TUMAR_EDIT_ID": edit,
                     "TUMAR_SEARCH_TERM": "budget",
                 },
+                timeout_s=NODE_TIMEOUT_S,
             )
 
             # js-sdk modelled nio's thread, edit and reaction.

@@ -17,105 +17,16 @@
 //   TUMAR_JS_TIMEOUT_MS                        hard timeout (default 120000)
 //   TUMAR_JS_DEBUG=1                           echo js-sdk logging to stderr
 //
-// Prints one JSON line on stdout ({"ok": true, ...} or {"ok": false, "error": ...}).
+// Plumbing (result line, log tail, request log) in common.mjs.
 
 import "fake-indexeddb/auto";
 import { IDBFactory } from "fake-indexeddb";
+import { baseUrl, check, env, envUser, eventually, run, safeJson, startClient, step } from "./common.mjs";
 
-if (typeof Promise.withResolvers !== "function") {
-    Promise.withResolvers = function withResolvers() {
-        let resolve;
-        let reject;
-        const promise = new this((res, rej) => {
-            resolve = res;
-            reject = rej;
-        });
-        return { promise, resolve, reject };
-    };
-}
-
-const DEBUG = process.env.TUMAR_JS_DEBUG === "1";
-const logTail = [];
-for (const level of ["log", "debug", "info", "warn", "error", "trace"]) {
-    console[level] = (...args) => {
-        const line = `[${level}] ${args.map((a) => (a instanceof Error ? a.stack : typeof a === "string" ? a : safeJson(a))).join(" ")}`;
-        if (DEBUG) process.stderr.write(line + "\n");
-        logTail.push(line.length > 2000 ? line.slice(0, 2000) + "…" : line);
-        if (logTail.length > 300) logTail.shift();
-    };
-}
-
-function safeJson(value) {
-    try {
-        return JSON.stringify(value);
-    } catch {
-        return String(value);
-    }
-}
-
-const timeoutMs = Number(process.env.TUMAR_JS_TIMEOUT_MS ?? 120000);
-const started = Date.now();
-const steps = [];
-let finished = false;
-const requests = [];
-
-function finish(code, result) {
-    if (finished) return;
-    finished = true;
-    if (code !== 0 && !DEBUG) process.stderr.write(logTail.join("\n") + "\n");
-    const failed = requests.filter((r) => r.status >= 400);
-    process.stdout.write(JSON.stringify({ ...result, steps, failed_requests: failed, elapsed_ms: Date.now() - started }) + "\n", () =>
-        process.exit(code),
-    );
-}
-
-setTimeout(() => finish(2, { ok: false, error: `hard timeout after ${timeoutMs} ms` }), timeoutMs).unref();
-
-function step(name) {
-    steps.push({ name, at_ms: Date.now() - started });
-}
-
-function env(name) {
-    const value = process.env[name];
-    if (!value) throw new Error(`missing environment variable ${name}`);
-    return value;
-}
-
-function check(condition, message) {
-    if (!condition) throw new Error(`check failed: ${message}`);
-}
-
-/** Resolve with predicate()'s value once truthy, re-checking every 100 ms. */
-async function eventually(predicate, what, ms = 40000) {
-    const deadline = Date.now() + ms;
-    for (;;) {
-        const value = await predicate();
-        if (value) return value;
-        if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 100));
-    }
-}
-
-const sdk = await import("matrix-js-sdk");
-const { ClientEvent } = sdk;
-
-const baseUrl = env("TUMAR_HS_URL").replace(/\/+$/, "");
-const alice = { userId: env("TUMAR_ALICE_ID"), accessToken: env("TUMAR_ALICE_TOKEN"), deviceId: env("TUMAR_ALICE_DEVICE") };
-const alice2 = { userId: alice.userId, accessToken: env("TUMAR_ALICE2_TOKEN"), deviceId: env("TUMAR_ALICE2_DEVICE") };
-const password = env("TUMAR_ALICE_PASSWORD");
-const bobId = env("TUMAR_BOB_ID");
-
-function makeFetch(label) {
-    return async (resource, init) => {
-        const url = new URL(resource instanceof Request ? resource.url : String(resource));
-        const response = await fetch(resource, init);
-        requests.push({ client: label, method: init?.method ?? "GET", path: url.pathname, status: response.status });
-        return response;
-    };
-}
+const WAIT_MS = 40000;
 
 async function api(user, method, path, body) {
-    const response = await fetch(`${baseUrl}/_matrix/client/v3${path}`, {
+    const response = await fetch(`${baseUrl()}/_matrix/client/v3${path}`, {
         method,
         headers: { Authorization: `Bearer ${user.accessToken}`, "Content-Type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -123,27 +34,8 @@ async function api(user, method, path, body) {
     return { status: response.status, body: await response.json() };
 }
 
-const clients = [];
-
-async function startClient(label, user) {
-    const client = sdk.createClient({
-        baseUrl,
-        userId: user.userId,
-        accessToken: user.accessToken,
-        deviceId: user.deviceId,
-        fetchFn: makeFetch(label),
-        timelineSupport: true,
-    });
-    clients.push(client);
-    await client.initRustCrypto();
-    const prepared = new Promise((resolve, reject) => {
-        client.on(ClientEvent.Sync, (state) => {
-            if (state === "PREPARED") resolve();
-            if (state === "ERROR") reject(new Error(`${label}: sync state ERROR`));
-        });
-    });
-    await client.startClient({ initialSyncLimit: 30 });
-    await prepared;
+async function start(label, user) {
+    const { client } = await startClient(label, user, { initialSyncLimit: 30 }, { rustCrypto: true });
     return client;
 }
 
@@ -161,8 +53,12 @@ async function clearBodies(client, roomId) {
 }
 
 async function main() {
+    const alice = envUser("TUMAR_ALICE");
+    const alice2 = { userId: alice.userId, accessToken: env("TUMAR_ALICE2_TOKEN"), deviceId: env("TUMAR_ALICE2_DEVICE") };
+    const password = env("TUMAR_ALICE_PASSWORD");
+    const bobId = env("TUMAR_BOB_ID");
     // 1. Cross-signing and key backup for alice's first device.
-    const a = await startClient("alice", alice);
+    const a = await start("alice", alice);
     const crypto = a.getCrypto();
     check(crypto, "rust crypto is initialised");
     let uiaChallenged = false; // the first upload of cross-signing keys needs no password
@@ -184,7 +80,7 @@ async function main() {
     step("cross-signing ready");
 
     await crypto.resetKeyBackup();
-    const backupVersion = await eventually(() => crypto.getActiveSessionBackupVersion(), "the key backup to be active");
+    const backupVersion = await eventually(() => crypto.getActiveSessionBackupVersion(), "the key backup to be active", WAIT_MS);
     step("key backup created");
 
     // 2. An encrypted room with bob (nio).
@@ -193,7 +89,7 @@ async function main() {
         invite: [bobId],
         initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
     });
-    await eventually(() => a.getRoom(roomId)?.getMember(bobId)?.membership === "join", "bob to join");
+    await eventually(() => a.getRoom(roomId)?.getMember(bobId)?.membership === "join", "bob to join", WAIT_MS);
     check(a.getRoom(roomId).hasEncryptionStateEvent(), "the room is encrypted");
     step("bob joined");
 
@@ -203,21 +99,21 @@ async function main() {
     check(!JSON.stringify(stored.body).includes("from js-sdk"), "no plain text on the server");
     step("sent encrypted");
 
-    const fromNio = await eventually(async () => (await clearBodies(a, roomId)).find((m) => m.body === "from nio" && m.sender === bobId), "bob's message to decrypt");
+    const fromNio = await eventually(async () => (await clearBodies(a, roomId)).find((m) => m.body === "from nio" && m.sender === bobId), "bob's message to decrypt", WAIT_MS);
     step("decrypted nio's message");
 
     // 3. Backup round trip: both room keys reach the backup; a new device restores them.
     await eventually(async () => {
         const info = await api(alice, "GET", "/room_keys/version");
         return info.status === 200 && info.body.count >= 2 && info.body.version === backupVersion;
-    }, "both room keys in the backup");
+    }, "both room keys in the backup", WAIT_MS);
     const backupKey = await crypto.getSessionBackupPrivateKey();
     check(backupKey instanceof Uint8Array && backupKey.length === 32, "the backup decryption key is cached");
     step("keys backed up");
 
     // The second device gets its own (fake) IndexedDB: one crypto store per device.
     globalThis.indexedDB = new IDBFactory();
-    const b = await startClient("alice2", alice2);
+    const b = await start("alice2", alice2);
     const crypto2 = b.getCrypto();
     const before = await clearBodies(b, roomId);
     check(before.length === 0, `the new device cannot decrypt before restoring (${safeJson(before)})`);
@@ -227,7 +123,7 @@ async function main() {
     const after = await eventually(async () => {
         const bodies = await clearBodies(b, roomId);
         return bodies.length >= 2 ? bodies : null;
-    }, "the restored keys to decrypt the old messages");
+    }, "the restored keys to decrypt the old messages", WAIT_MS);
     step("restored from backup");
 
     return {
@@ -242,11 +138,4 @@ async function main() {
     };
 }
 
-try {
-    const result = await main();
-    for (const c of clients) c.stopClient();
-    finish(0, result);
-} catch (err) {
-    for (const c of clients) c.stopClient();
-    finish(1, { ok: false, error: String(err?.stack ?? err) });
-}
+await run(main, { timeoutMs: 120000 });

@@ -1,55 +1,16 @@
 // matrix-js-sdk receives an image that another client (matrix-nio) posted, and downloads it and
 // a thumbnail through the authenticated media endpoints, as Element does. Driven by
-// tests/clients/test_media_clients.py.
+// tests/clients/test_media_clients.py; plumbing in common.mjs.
 //
 // Environment:
 //   TUMAR_HS_URL                          homeserver base URL (http://127.0.0.1:PORT)
 //   TUMAR_USER_ID / _TOKEN / _DEVICE      the receiving user, already joined to the room
 //   TUMAR_ROOM_ID / TUMAR_EVENT_ID        the room and the m.image event to find
 //   TUMAR_JS_TIMEOUT_MS                   hard timeout for the whole run (default 60000)
-//
-// Prints exactly one JSON line on stdout: {"ok": true, ...} or {"ok": false, "error": ...}, and
-// exits non-zero on failure.
 
 import { createHash } from "node:crypto";
 
-if (typeof Promise.withResolvers !== "function") {
-    Promise.withResolvers = function withResolvers() {
-        let resolve;
-        let reject;
-        const promise = new this((res, rej) => {
-            resolve = res;
-            reject = rej;
-        });
-        return { promise, resolve, reject };
-    };
-}
-
-// Keep stdout for the result line: js-sdk logs through console.*.
-const logTail = [];
-for (const level of ["log", "debug", "info", "warn", "error", "trace"]) {
-    console[level] = (...args) => {
-        logTail.push(`[${level}] ${args.map(String).join(" ")}`.slice(0, 2000));
-        if (logTail.length > 100) logTail.shift();
-    };
-}
-
-let finished = false;
-function finish(code, result) {
-    if (finished) return;
-    finished = true;
-    if (code !== 0) process.stderr.write(logTail.join("\n") + "\n");
-    process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(code));
-}
-
-const timeoutMs = Number(process.env.TUMAR_JS_TIMEOUT_MS ?? 60000);
-setTimeout(() => finish(2, { ok: false, error: `hard timeout after ${timeoutMs} ms` }), timeoutMs);
-
-function env(name) {
-    const value = process.env[name];
-    if (!value) throw new Error(`missing environment variable ${name}`);
-    return value;
-}
+import { env, envUser, run, startClient } from "./common.mjs";
 
 /** Width and height from a PNG's IHDR chunk, or from a JPEG's SOF marker. */
 function imageSize(bytes) {
@@ -83,26 +44,10 @@ async function get(url, token) {
 }
 
 async function main() {
-    const sdk = await import("matrix-js-sdk");
-    const baseUrl = env("TUMAR_HS_URL").replace(/\/+$/, "");
-    const token = env("TUMAR_USER_TOKEN");
+    const user = envUser("TUMAR_USER");
     const roomId = env("TUMAR_ROOM_ID");
     const eventId = env("TUMAR_EVENT_ID");
-    const client = sdk.createClient({
-        baseUrl,
-        userId: env("TUMAR_USER_ID"),
-        accessToken: token,
-        deviceId: env("TUMAR_USER_DEVICE"),
-        timelineSupport: true,
-    });
-    const prepared = new Promise((resolve, reject) => {
-        client.on(sdk.ClientEvent.Sync, (state) => {
-            if (state === "PREPARED") resolve();
-            if (state === "ERROR") reject(new Error("sync failed"));
-        });
-    });
-    await client.startClient({ initialSyncLimit: 20 });
-    await prepared;
+    const { client } = await startClient("bob", user, { initialSyncLimit: 20 });
 
     // Element asks the server whether it has authenticated media before using it.
     const authenticated = await client.isVersionSupported("v1.11");
@@ -114,15 +59,14 @@ async function main() {
     const mxc = content.url;
 
     const fileUrl = client.mxcUrlToHttp(mxc, undefined, undefined, undefined, false, true, authenticated);
-    const file = await get(fileUrl, token);
+    const file = await get(fileUrl, user.accessToken);
     const thumbUrl = client.mxcUrlToHttp(mxc, 64, 64, "crop", false, true, authenticated);
-    const thumb = await get(thumbUrl, token);
+    const thumb = await get(thumbUrl, user.accessToken);
     const anonymous = await get(fileUrl, null);
     const legacyUrl = client.mxcUrlToHttp(mxc, undefined, undefined, undefined, false, false, false);
     const legacy = await get(legacyUrl, null);
-    client.stopClient();
 
-    finish(0, {
+    return {
         ok: true,
         authenticated,
         mxc,
@@ -140,7 +84,7 @@ async function main() {
         anonymous_status: anonymous.status,
         legacy_path: new URL(legacyUrl).pathname,
         legacy_status: legacy.status,
-    });
+    };
 }
 
-main().catch((err) => finish(1, { ok: false, error: String(err?.stack ?? err) }));
+await run(main, { timeoutMs: 60000 });

@@ -8,74 +8,9 @@
 //   TUMAR_JS_MESSAGES                          messages sent after the first one (default 30)
 //   TUMAR_JS_DEBUG=1                           echo js-sdk's own logging to stderr as it happens
 //
-// Prints exactly one JSON line on stdout: {"ok": true, ...} on success, {"ok": false, "error": ...}
-// on failure, and exits non-zero on any failure (2 for the hard timeout).
+// Plumbing (the JSON result line, log tail, request log, hard timeout) in common.mjs.
 
-// Node 20 has no Promise.withResolvers (Node 22 has); newer js-sdk code paths use it.
-if (typeof Promise.withResolvers !== "function") {
-    Promise.withResolvers = function withResolvers() {
-        let resolve;
-        let reject;
-        const promise = new this((res, rej) => {
-            resolve = res;
-            reject = rej;
-        });
-        return { promise, resolve, reject };
-    };
-}
-
-// js-sdk logs through loglevel onto console.*, looked up at call time. Keep stdout for the result
-// line only: buffer the last lines and print them to stderr on failure (or live with DEBUG).
-const DEBUG = process.env.TUMAR_JS_DEBUG === "1";
-const logTail = [];
-for (const level of ["log", "debug", "info", "warn", "error", "trace"]) {
-    console[level] = (...args) => {
-        const line = `[${level}] ${args.map((a) => (a instanceof Error ? a.stack : typeof a === "string" ? a : safeJson(a))).join(" ")}`;
-        if (DEBUG) process.stderr.write(line + "\n");
-        logTail.push(line.length > 2000 ? line.slice(0, 2000) + "…" : line);
-        if (logTail.length > 200) logTail.shift();
-    };
-}
-
-function safeJson(value) {
-    try {
-        return JSON.stringify(value);
-    } catch {
-        return String(value);
-    }
-}
-
-const timeoutMs = Number(process.env.TUMAR_JS_TIMEOUT_MS ?? 90000);
-const started = Date.now();
-const steps = [];
-let finished = false;
-
-function finish(code, result) {
-    if (finished) return;
-    finished = true;
-    if (code !== 0 && !DEBUG) process.stderr.write(logTail.join("\n") + "\n");
-    process.stdout.write(JSON.stringify({ ...result, steps, elapsed_ms: Date.now() - started }) + "\n", () =>
-        process.exit(code),
-    );
-}
-
-const hardTimeout = setTimeout(() => {
-    finish(2, { ok: false, error: `hard timeout after ${timeoutMs} ms` });
-}, timeoutMs);
-
-function step(name) {
-    steps.push({ name, at_ms: Date.now() - started });
-}
-
-function env(name) {
-    const value = process.env[name];
-    if (!value) throw new Error(`missing environment variable ${name}`);
-    return value;
-}
-
-function check(condition, message) {
-    if (!condition) throw new Error(`check failed: ${message}`);
-}
+import { check, envUser, run, sdk, startClient, step } from "./common.mjs";
 
 /** Resolve when predicate() holds, re-checking on each `event` of `emitter` (and every 100 ms). */
 function waitFor(emitter, event, predicate, what, ms = 20000) {
@@ -104,80 +39,31 @@ function waitFor(emitter, event, predicate, what, ms = 20000) {
     });
 }
 
-const sdk = await import("matrix-js-sdk");
 const { ClientEvent, RoomEvent, RoomMemberEvent } = sdk;
-
-const baseUrl = env("TUMAR_HS_URL").replace(/\/+$/, "");
-const user1 = { userId: env("TUMAR_USER1_ID"), accessToken: env("TUMAR_USER1_TOKEN"), deviceId: env("TUMAR_USER1_DEVICE") };
-const user2 = { userId: env("TUMAR_USER2_ID"), accessToken: env("TUMAR_USER2_TOKEN"), deviceId: env("TUMAR_USER2_DEVICE") };
 const extraMessages = Number(process.env.TUMAR_JS_MESSAGES ?? 30);
 
-// Every request the clients make, and the transaction ids seen on /sync timeline events, so that
-// the remote echo can be shown to come back with `unsigned.transaction_id` (not the id fallback).
-const requests = [];
+// The transaction ids seen on /sync timeline events, so that the remote echo can be shown to
+// come back with `unsigned.transaction_id` (not the id fallback).
 const syncTxnIds = new Map(); // transaction_id -> event_id, as served by /sync
 
-function makeFetch(label) {
-    return async (resource, init) => {
-        const url = new URL(resource instanceof Request ? resource.url : String(resource));
-        const method = init?.method ?? "GET";
-        const response = await fetch(resource, init);
-        requests.push({ client: label, method, path: url.pathname, status: response.status });
-        if (url.pathname.endsWith("/sync") && response.ok) {
-            try {
-                const body = await response.clone().json();
-                for (const room of Object.values(body?.rooms?.join ?? {})) {
-                    for (const ev of room?.timeline?.events ?? []) {
-                        const txn = ev?.unsigned?.transaction_id;
-                        if (txn) syncTxnIds.set(txn, ev.event_id);
-                    }
-                }
-            } catch {
-                // the client reports unparsable bodies itself
+async function recordSyncTxnIds(url, response) {
+    if (!url.pathname.endsWith("/sync") || !response.ok) return;
+    try {
+        const body = await response.clone().json();
+        for (const room of Object.values(body?.rooms?.join ?? {})) {
+            for (const ev of room?.timeline?.events ?? []) {
+                const txn = ev?.unsigned?.transaction_id;
+                if (txn) syncTxnIds.set(txn, ev.event_id);
             }
         }
-        return response;
-    };
+    } catch {
+        // the client reports unparsable bodies itself
+    }
 }
 
-const clients = [];
-
-function startClient(label, user) {
-    const client = sdk.createClient({
-        baseUrl,
-        userId: user.userId,
-        accessToken: user.accessToken,
-        deviceId: user.deviceId,
-        fetchFn: makeFetch(label),
-        timelineSupport: true,
-    });
-    clients.push(client);
-    const states = [];
-    client.on(ClientEvent.Sync, (state, _prev, data) => {
-        states.push(state);
-        if (state === "ERROR") {
-            const err = data?.error;
-            console.error(`${label} sync error: ${err?.errcode ?? ""} ${err?.message ?? err}`);
-        }
-    });
-    const prepared = new Promise((resolve, reject) => {
-        const timer = setTimeout(
-            () => reject(new Error(`${label}: no PREPARED sync state within 20 s (states: ${states.join(",")})`)),
-            20000,
-        );
-        client.once(ClientEvent.Sync, function onSync(state) {
-            if (state === "PREPARED") {
-                clearTimeout(timer);
-                resolve();
-            } else if (state === "ERROR") {
-                clearTimeout(timer);
-                reject(new Error(`${label}: first sync state was ERROR (see log)`));
-            } else {
-                client.once(ClientEvent.Sync, onSync);
-            }
-        });
-    });
-    return { client, states, prepared };
+/** A started client with lazy-loaded members and a 10-event initial timeline. */
+function start(label, user) {
+    return startClient(label, user, { lazyLoadMembers: true, initialSyncLimit: 10 }, { inspect: recordSyncTxnIds, preparedMs: 20000 });
 }
 
 function liveEvents(room) {
@@ -191,10 +77,10 @@ function messageBodies(room) {
 }
 
 async function main() {
+    const user1 = envUser("TUMAR_USER1");
+    const user2 = envUser("TUMAR_USER2");
     // 1. First client: initial sync with lazy-loading members.
-    const a = startClient("alice", user1);
-    await a.client.startClient({ lazyLoadMembers: true, initialSyncLimit: 10 });
-    await a.prepared;
+    const a = await start("alice", user1);
     step("alice prepared");
 
     // 2. Create a room inviting the second user; wait until the client sees it joined.
@@ -272,9 +158,7 @@ async function main() {
     step("messages sent");
 
     // 5. The invitee accepts the invite through js-sdk.
-    const b1 = startClient("bob-join", user2);
-    await b1.client.startClient({ lazyLoadMembers: true, initialSyncLimit: 10 });
-    await b1.prepared;
+    const b1 = await start("bob-join", user2);
     await waitFor(
         b1.client,
         ClientEvent.Room,
@@ -292,9 +176,7 @@ async function main() {
     step("bob joined");
 
     // 6. A fresh client for the invitee: initial sync gives the last 10 events, then scroll back.
-    const b = startClient("bob", user2);
-    await b.client.startClient({ lazyLoadMembers: true, initialSyncLimit: 10 });
-    await b.prepared;
+    const b = await start("bob", user2);
     const roomB = b.client.getRoom(roomId);
     check(roomB && roomB.getMyMembership() === "join", "bob's fresh client sees the room as joined");
     const initialCount = liveEvents(roomB).length;
@@ -346,22 +228,7 @@ async function main() {
             states: b.states,
         },
         alice_states: a.states,
-        failed_requests: requests.filter((r) => r.status >= 400),
-        request_count: requests.length,
     };
 }
 
-try {
-    const result = await main();
-    clearTimeout(hardTimeout);
-    for (const c of clients) c.stopClient();
-    finish(0, result);
-} catch (err) {
-    clearTimeout(hardTimeout);
-    for (const c of clients) c.stopClient();
-    finish(1, {
-        ok: false,
-        error: String(err?.stack ?? err),
-        failed_requests: requests.filter((r) => r.status >= 400),
-    });
-}
+await run(main, { timeoutMs: 90000 });
