@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from tumar.api.http import Auth, Svc, ok
 from tumar.core.relations import RelationsQuery
+from tumar.core.requester import Requester
+from tumar.core.services import Services
 from tumar.errors import MatrixError, invalid_param
 from tumar.ids import RoomId, valid_event_id
 
@@ -26,18 +29,38 @@ def _check(room_id: str, event_id: str, *names: str | None) -> None:
             raise invalid_param("Relation and event types must be 1 to 255 characters.")
 
 
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """The query parameters shared by the three ``/relations`` forms."""
+
+    from_: str | None
+    to: str | None
+    limit: int
+    dir: Literal["b", "f"]
+    recurse: bool | None
+
+
+def paging(
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=0),
+    dir: Literal["b", "f"] = "b",
+    recurse: bool | None = None,
+) -> Paging:
+    return Paging(from_, to, limit, dir, recurse)
+
+
+Page = Annotated[Paging, Depends(paging)]
+
+
 async def _relations(
-    svc: Any,
-    requester: Any,
+    svc: Services,
+    requester: Requester,
     room_id: str,
     event_id: str,
     rel_type: str | None,
     event_type: str | None,
-    from_: str | None,
-    to: str | None,
-    limit: int,
-    dir: str,
-    recurse: bool | None,
+    page: Paging,
 ) -> Any:
     _check(room_id, event_id, rel_type, event_type)
     query = RelationsQuery(
@@ -45,48 +68,25 @@ async def _relations(
         event_id=event_id,
         rel_type=rel_type,
         event_type=event_type,
-        from_token=from_,
-        to_token=to,
-        limit=limit,
-        backwards=dir == "b",
-        recurse=recurse,
+        from_token=page.from_,
+        to_token=page.to,
+        limit=page.limit,
+        backwards=page.dir == "b",
+        recurse=page.recurse,
     )
     return ok(await svc.relations.relations(requester, query))
 
 
 @v1.get("/rooms/{room_id}/relations/{event_id}")
-async def relations(
-    svc: Svc,
-    requester: Auth,
-    room_id: str,
-    event_id: str,
-    from_: str | None = Query(None, alias="from"),
-    to: str | None = None,
-    limit: int = Query(DEFAULT_LIMIT, ge=0),
-    dir: Literal["b", "f"] = "b",
-    recurse: bool | None = None,
-) -> Any:
-    return await _relations(
-        svc, requester, room_id, event_id, None, None, from_, to, limit, dir, recurse
-    )
+async def relations(svc: Svc, requester: Auth, room_id: str, event_id: str, page: Page) -> Any:
+    return await _relations(svc, requester, room_id, event_id, None, None, page)
 
 
 @v1.get("/rooms/{room_id}/relations/{event_id}/{rel_type}")
 async def relations_of_type(
-    svc: Svc,
-    requester: Auth,
-    room_id: str,
-    event_id: str,
-    rel_type: str,
-    from_: str | None = Query(None, alias="from"),
-    to: str | None = None,
-    limit: int = Query(DEFAULT_LIMIT, ge=0),
-    dir: Literal["b", "f"] = "b",
-    recurse: bool | None = None,
+    svc: Svc, requester: Auth, room_id: str, event_id: str, rel_type: str, page: Page
 ) -> Any:
-    return await _relations(
-        svc, requester, room_id, event_id, rel_type, None, from_, to, limit, dir, recurse
-    )
+    return await _relations(svc, requester, room_id, event_id, rel_type, None, page)
 
 
 @v1.get("/rooms/{room_id}/relations/{event_id}/{rel_type}/{event_type}")
@@ -97,15 +97,9 @@ async def relations_of_type_and_event_type(
     event_id: str,
     rel_type: str,
     event_type: str,
-    from_: str | None = Query(None, alias="from"),
-    to: str | None = None,
-    limit: int = Query(DEFAULT_LIMIT, ge=0),
-    dir: Literal["b", "f"] = "b",
-    recurse: bool | None = None,
+    page: Page,
 ) -> Any:
-    return await _relations(
-        svc, requester, room_id, event_id, rel_type, event_type, from_, to, limit, dir, recurse
-    )
+    return await _relations(svc, requester, room_id, event_id, rel_type, event_type, page)
 
 
 @v1.get("/rooms/{room_id}/threads")

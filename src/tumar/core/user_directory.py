@@ -77,14 +77,11 @@ class UserDirectory:
                 return {}
             if viewer != target and not await store.share_a_room(conn, viewer, target):
                 root = await self._browse_root(conn, viewer)
-                org = await store.get_org(conn, hit.org_code)
-                target_person = await store.person_by_user(conn, target)
                 if (
                     root is None
-                    or org is None
-                    or target_person is None
-                    or target_person.status != "active"
-                    or not org.path.startswith(root)
+                    or hit.status != "active"
+                    or hit.org_path is None
+                    or not hit.org_path.startswith(root)
                 ):
                     return {}
         return directory_fields(hit)

@@ -326,6 +326,8 @@ class DirectoryHit:
     org_name_ru: str | None
     org_name_kk: str | None
     org_name_en: str | None
+    status: str | None
+    org_path: str | None
 
 
 def _room_mates(searcher: str) -> Any:
@@ -348,6 +350,8 @@ def _hits_query() -> Any:
         organisations.c.name_ru.label("org_name_ru"),
         organisations.c.name_kk.label("org_name_kk"),
         organisations.c.name_en.label("org_name_en"),
+        people.c.status,
+        organisations.c.path.label("org_path"),
     ).select_from(
         users.outerjoin(people, people.c.user_id == users.c.user_id).outerjoin(
             organisations, organisations.c.code == people.c.org_code
