@@ -134,6 +134,17 @@ class Settings(BaseSettings):
     default_clearance: str = "internal"
     """Clearance of people created or imported without one."""
 
+    master_key: str | None = Field(default=None, repr=False)
+    """Master keys that wrap the data keys of encryption at rest, as ``<key id>:<base64 of 32
+    bytes>`` entries separated by newlines or commas, the current key first (usually set as
+    the environment variable ``TUMAR_MASTER_KEY``). Takes precedence over ``master_key_file``."""
+
+    master_key_file: Path | None = None
+    """File with the master keys, one ``<key id>:<base64>`` per line, current key first. Empty
+    and no ``master_key``: ``DATA_DIR/master.key``, created with a random key on first start
+    (fine for a pilot; a deployment keeps it apart from the database backups, or uses an HSM
+    or KMS behind the key-provider interface)."""
+
     import_max_bytes: int = Field(67_108_864, ge=1024)
     """Largest staff or organisation file (CSV or XLSX) accepted by the admin API's import
     endpoints (64 MiB by default); larger ones get 413 ``M_TOO_LARGE``. An XLSX workbook may

@@ -12,7 +12,9 @@ from tumar.core.account_admin import AccountAdmin
 from tumar.core.accounts import AccountService
 from tumar.core.activation import ActivationService
 from tumar.core.audit import AuditReader
+from tumar.core.data_keys import DataKeyring
 from tumar.core.directory import DirectoryService
+from tumar.core.key_provider import KeyProvider, LocalKeyProvider, parse_key_lines
 from tumar.core.key_backup import KeyBackupService
 from tumar.core.keys import KeyService
 from tumar.core.login_guard import LoginGuard
@@ -93,6 +95,7 @@ class Services:
     sso: SsoService
     activation: ActivationService
     account_admin: AccountAdmin
+    keyring: DataKeyring
 
     async def start(self) -> None:
         if self.settings.auto_migrate:
@@ -113,8 +116,10 @@ def build_services(
     db: Database | None = None,
     bus: Bus | None = None,
     media_storage: MediaStorage | None = None,
+    key_provider: KeyProvider | None = None,
 ) -> Services:
     clock = clock or SystemClock()
+    key_provider = key_provider or local_key_provider(settings)
     media_storage = media_storage or FileMediaStorage(settings.effective_media_dir)
     db = db or Database(
         settings.effective_database_url,
@@ -207,4 +212,14 @@ def build_services(
         sso=SsoService(db, clock, settings, accounts, totp, OidcClient(clock)),
         activation=ActivationService(db, clock, settings, passwords, password_policy),
         account_admin=AccountAdmin(db, clock, accounts, membership, passwords),
+        keyring=DataKeyring(db, key_provider, clock),
     )
+
+
+def local_key_provider(settings: Settings) -> LocalKeyProvider:
+    """The master keys from ``master_key``, else from ``master_key_file`` (by default
+    ``DATA_DIR/master.key``, created on first use)."""
+    if settings.master_key:
+        return LocalKeyProvider(parse_key_lines(settings.master_key.replace(",", "\n")))
+    path = settings.master_key_file or settings.data_dir / "master.key"
+    return LocalKeyProvider.from_file(path, create=settings.master_key_file is None)

@@ -31,6 +31,10 @@ class Permission(StrEnum):
     ROLES_GRANT = "roles.grant"  # grant or revoke roles in scope (see GRANTABLE)
     ROLLOUT = "rollout"  # deadlines, dashboard, reminders
     AUDIT_READ = "audit.read"
+    AUDIT_EXPORT = "audit.export"  # audit and compliance exports, chain verification
+    LABELS_MANAGE = "labels.manage"  # lower room labels (with a reason), DLP rules
+    LEGAL_HOLD = "legal_hold"  # place and lift legal holds on rooms and people
+    NOTIFY = "notify"  # author, send, correct and withdraw government notifications
     OPERATOR = "operator"  # deployment-wide settings
 
 
@@ -47,8 +51,16 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.AUDIT_READ,
         }
     ),
-    Role.SECURITY_OFFICER: frozenset({Permission.DIRECTORY_READ, Permission.AUDIT_READ}),
-    Role.COMMS_OFFICER: frozenset({Permission.DIRECTORY_READ}),
+    Role.SECURITY_OFFICER: frozenset(
+        {
+            Permission.DIRECTORY_READ,
+            Permission.AUDIT_READ,
+            Permission.AUDIT_EXPORT,
+            Permission.LABELS_MANAGE,
+            Permission.LEGAL_HOLD,
+        }
+    ),
+    Role.COMMS_OFFICER: frozenset({Permission.DIRECTORY_READ, Permission.NOTIFY}),
     Role.REGISTRY_CLERK: frozenset({Permission.DIRECTORY_READ}),
 }
 

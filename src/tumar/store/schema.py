@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -582,3 +583,27 @@ presence = Table(
     Column("stream_pos", BigInteger, nullable=False),
     Index("presence_pos", "stream_pos"),
 )
+
+# ---- classification (issue 6): labels, migration 0006 ----
+
+# ---- DLP fingerprints (issue 6), migration 0007 ----
+
+# ---- encryption at rest (issue 6), migration 0008 ----
+
+# Data keys (AES-256) per scope (a room id, or a purpose such as ``dlp``), wrapped by the
+# master key ``key_id`` of the key provider. Rotation re-wraps them; the data keys never change.
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("key_id", Text, nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("wrapped_ts", BigInteger, nullable=False),
+)
+
+# ---- audit hash chain (issue 6), migration 0009 ----
+
+# ---- retention and legal hold (issue 6), migration 0010 ----
+
+# ---- government notifications (issue 7), migration 0011 ----
