@@ -134,6 +134,12 @@ class Settings(BaseSettings):
     default_clearance: str = "internal"
     """Clearance of people created or imported without one."""
 
+    classification_rules: list[str] = Field(
+        default_factory=lambda: ["clearance", "audience", "dlp", "media_origin"]
+    )
+    """The classification policy chain: rule names in the order they run (see
+    ``docs/classification.md``). The first refusal wins."""
+
     master_key: str | None = Field(default=None, repr=False)
     """Master keys that wrap the data keys of encryption at rest, as ``<key id>:<base64 of 32
     bytes>`` entries separated by newlines or commas, the current key first (usually set as
