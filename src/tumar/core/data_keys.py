@@ -16,7 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tumar.clock import Clock
 from tumar.core.key_provider import KEY_BYTES, KeyProvider
 from tumar.store import data_keys as key_store
+from tumar.store import tx
 from tumar.store.db import Database
+
+_CREATED = "data_keys.created"
 
 
 class DataKeyring:
@@ -39,15 +42,36 @@ class DataKeyring:
         if key is not None:
             return key
         stored = await key_store.get(conn, scope)
+        inserted = False
         if stored is None:
             if not create:
                 raise LookupError(f"no data key for {scope}")
             key_id, wrapped = self._provider.wrap(secrets.token_bytes(KEY_BYTES))
-            await key_store.insert_if_missing(conn, scope, key_id, wrapped, self._clock.now_ms())
+            now = self._clock.now_ms()
+            inserted = await key_store.insert_if_missing(conn, scope, key_id, wrapped, now)
             stored = await key_store.get(conn, scope)
             assert stored is not None
         key = self._provider.unwrap(stored.key_id, stored.wrapped)
-        self._cache[scope] = key
+        # A key this transaction created is cached only once it is read back committed: were
+        # the transaction rolled back, a cached key would encrypt content with a key that no
+        # longer exists anywhere.
+        pending = tx.pending(conn)
+        created: set[str] = pending.data.setdefault(_CREATED, set()) if pending else set()
+        if inserted:
+            created.add(scope)
+        elif scope not in created:
+            self._cache[scope] = key
+        return key
+
+    async def key_now(self, scope: str) -> bytes:
+        """The data key of ``scope`` outside any caller's transaction (created and committed
+        in a transaction of its own if missing)."""
+        key = self._cache.get(scope)
+        if key is not None:
+            return key
+        async with self._db.write() as conn:
+            key = await self.key_for(conn, scope)
+        self._cache[scope] = key  # committed now
         return key
 
     async def rewrap_all(self, batch: int = 500) -> int:

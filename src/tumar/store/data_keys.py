@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,14 +28,16 @@ async def get(conn: AsyncConnection, scope: str) -> WrappedKey | None:
 
 async def insert_if_missing(
     conn: AsyncConnection, scope: str, key_id: str, wrapped: bytes, now: int
-) -> None:
-    """Insert unless another writer (perhaps on another node) got there first."""
+) -> bool:
+    """Insert unless another writer (perhaps on another node) got there first; returns
+    whether this call inserted it."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    await conn.execute(
+    result = await conn.execute(
         dialect.insert(data_keys)
         .values(scope=scope, key_id=key_id, wrapped=wrapped, created_ts=now, wrapped_ts=now)
         .on_conflict_do_nothing(index_elements=["scope"])
     )
+    return bool(result.rowcount)
 
 
 async def wrapped_with_other_than(
@@ -56,3 +59,19 @@ async def rewrap(
         .values(key_id=key_id, wrapped=wrapped, wrapped_ts=now)
     )
     return bool(result.rowcount)
+
+
+async def existing_scopes(conn: AsyncConnection, scopes: Sequence[str]) -> set[str]:
+    """Which of ``scopes`` have a data key."""
+    found: set[str] = set()
+    wanted = list(dict.fromkeys(scopes))
+    for start in range(0, len(wanted), 500):
+        rows = await conn.execute(select(K.scope).where(K.scope.in_(wanted[start : start + 500])))
+        found.update(r.scope for r in rows)
+    return found
+
+
+async def count_by_key_id(conn: AsyncConnection) -> dict[str, int]:
+    """How many data keys each master key wraps."""
+    rows = await conn.execute(select(K.key_id, func.count()).group_by(K.key_id))
+    return {r[0]: int(r[1]) for r in rows}
