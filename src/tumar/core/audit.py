@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tumar.errors import MatrixError
 from tumar.policy.roles import Actor, Permission
 from tumar.store import audit as audit_store
+from tumar.store import directory as directory_store
 from tumar.store.audit import AuditQuery
 from tumar.store.db import Database
 from tumar.store.json import dumps, loads
@@ -49,6 +50,35 @@ async def record(
         before=dumps(before) if before is not None else None,
         after=dumps(after) if after is not None else None,
     )
+
+
+async def record_denial(
+    db: Database,
+    who: Who,
+    ts: int,
+    action: str,
+    target_type: str,
+    target_id: str,
+    *,
+    errcode: str,
+    reason: str,
+    org_code: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Record a refused access (``action`` is ``denied.<what>``, e.g. ``denied.admin``,
+    ``denied.join``, ``denied.send``) in its OWN short transaction: the refused command's
+    transaction rolls back, and its audit row must not go with it. Call it after that
+    transaction has ended (not while holding it, or SQLite waits on itself). ``org_code``
+    defaults to the organisation of the person refused, so that security officers of that
+    organisation see the refusal."""
+    async with db.write() as conn:
+        if org_code is None and who.actor.startswith("@"):
+            person = await directory_store.person_by_user(conn, who.actor)
+            org_code = person.org_code if person is not None else None
+        await record(
+            conn, who, ts, action, target_type, target_id, org_code=org_code,
+            after={"errcode": errcode, "reason": reason, **(details or {})},
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
