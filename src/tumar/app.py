@@ -19,6 +19,7 @@ from tumar.api import (
     keys,
     media,
     misc,
+    notices,
     presence,
     push,
     relations,
@@ -33,12 +34,14 @@ from tumar.api import (
     threepid,
     to_device,
     userdata,
+    web,
 )
 from tumar.api.http import JSONResponse
 from tumar.api.middleware import MatrixHTTPMiddleware
 from tumar.config import Settings
+from tumar.core.audit import Who, record_denial
 from tumar.core.services import Services, build_services
-from tumar.errors import MatrixError
+from tumar.errors import MatrixError, PolicyDenied
 
 CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
 
@@ -79,15 +82,30 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(misc.top)
     app.include_router(media.router)
     app.include_router(admin.build_router())
+    app.include_router(notices.router)  # /_tumar/notices/v1: recipients' side
     app.include_router(sso.page_router)
+    app.include_router(web.router)  # last: the web app never shadows an API route
     _install_error_handlers(app)
     app.add_middleware(MatrixHTTPMiddleware)
     return app
 
 
+async def _audit_denial(request: Request, exc: PolicyDenied) -> None:
+    """Record a classification refusal; the refused transaction has rolled back by now."""
+    svc: Services = request.app.state.services
+    assert exc.actor is not None
+    await record_denial(
+        svc.db, Who(exc.actor, request.client.host if request.client else None),
+        svc.clock.now_ms(), f"denied.{exc.action}", "room", exc.room_id or "",
+        errcode=exc.errcode, reason=exc.error,
+    )  # fmt: skip
+
+
 def _install_error_handlers(app: FastAPI) -> None:
-    async def matrix_error(_request: Request, exc: Exception) -> Response:
+    async def matrix_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, MatrixError)
+        if isinstance(exc, PolicyDenied) and exc.actor is not None:
+            await _audit_denial(request, exc)
         return JSONResponse(exc.to_body(), status_code=exc.status)
 
     async def http_error(_request: Request, exc: Exception) -> Response:

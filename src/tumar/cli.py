@@ -10,7 +10,16 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from tumar import cli_accounts, cli_directory, cli_rollout
+from tumar import (
+    cli_accounts,
+    cli_audit,
+    cli_directory,
+    cli_keys,
+    cli_labels,
+    cli_notices,
+    cli_retention,
+    cli_rollout,
+)
 from tumar.config import Settings, load_settings
 from tumar.core.directory import cli_actor
 from tumar.core.services import Services, build_services
@@ -73,6 +82,11 @@ def parser() -> argparse.ArgumentParser:
     cli_directory.add_parsers(sub, _common)
     cli_accounts.add_parsers(sub, _common)  # people codes, user suspend|restore
     cli_rollout.add_parsers(sub, _common)
+    cli_retention.add_parsers(sub, _common)  # retention show|run, hold place|lift|list
+    cli_audit.add_parsers(sub, _common)  # audit verify|checkpoint|public-key|export, compliance
+    cli_keys.add_parsers(sub, _common)  # keys status|new-key|rotate|remove-key
+    cli_notices.add_parsers(sub, _common)  # notify preview|send|withdraw|report|remind
+    cli_labels.add_parsers(sub, _common)  # labels list|show|set
 
     token = sub.add_parser("registration-token", help="create a registration token")
     _common(token)
@@ -121,6 +135,16 @@ async def _dispatch(args: argparse.Namespace, svc: Services) -> int:
         return await cli_directory.dispatch(args, svc)
     if args.command == "rollout":
         return await cli_rollout.dispatch(args, svc)
+    if args.command in ("retention", "hold"):
+        return await cli_retention.dispatch(args, svc)
+    if args.command in ("audit", "compliance"):
+        return await cli_audit.dispatch(args, svc)
+    if args.command == "keys":
+        return await cli_keys.dispatch(args, svc)
+    if args.command == "notify":
+        return await cli_notices.dispatch(args, svc)
+    if args.command == "labels":
+        return await cli_labels.dispatch(args, svc)
     if args.command == "registration-token":
         print(await svc.accounts.do_create_registration_token(uses_allowed=args.uses))
         return 0

@@ -11,13 +11,18 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tumar.policy.media_types import valid_type_pattern
 from tumar.sso_settings import OidcProvider
 
 RegistrationMode = Literal["closed", "token", "open"]
+E2eeModeName = Literal["allowed", "required", "forbidden"]
+
+
+def _e2ee_by_label_default() -> dict[str, E2eeModeName]:
+    return {"official-use": "forbidden"}
 
 
 class Settings(BaseSettings):
@@ -115,7 +120,7 @@ class Settings(BaseSettings):
     e2ee: Literal["allowed", "required", "forbidden"] = "allowed"
     """End-to-end encryption: ``allowed`` (clients choose), ``required`` (rooms are created
     encrypted and stay so) or ``forbidden`` (encryption state and encrypted events are
-    refused). A global default now; classification labels will set it per room."""
+    refused). The fallback for labels that ``e2ee_by_label`` does not list."""
 
     argon2_time_cost: int = Field(3, ge=1)
     """Argon2id iterations for password hashes."""
@@ -140,6 +145,34 @@ class Settings(BaseSettings):
     """The classification policy chain: rule names in the order they run (see
     ``docs/classification.md``). The first refusal wins."""
 
+    dlp_enabled: bool = True
+    """Forwarding control (``docs/dlp.md``): fingerprint messages of rooms labelled above the
+    lowest label, and refuse messages and media that carry their content into lower rooms."""
+
+    dlp_threshold: float = Field(0.5, gt=0, le=1)
+    """Share of a message's fingerprints found in one higher-labelled room at which the
+    message is refused (0.5: half of it repeats that room's content)."""
+
+    dlp_min_chars: int = Field(40, ge=12, le=10_000)
+    """Texts with fewer letters and digits than this are neither fingerprinted nor checked."""
+
+    classification_default_room: str = "internal"
+    """Label the server gives a new room (and the label of rooms created before labels
+    existed). The creator may choose a higher one in ``initial_state``; a lower one needs a
+    security officer."""
+
+    classification_default_direct: str = "internal"
+    """Label the server gives a new direct chat (``is_direct``)."""
+
+    classification_external_max: str | None = "internal"
+    """Highest label whose rooms external partners may join or be invited to, whatever their
+    clearance (empty: only their clearance limits them)."""
+
+    e2ee_by_label: dict[str, E2eeModeName] = Field(default_factory=_e2ee_by_label_default)
+    """End-to-end encryption per label; labels not listed follow ``e2ee``. By default
+    official-use rooms forbid it (the organisation keeps the record and the server protects
+    it), and public and internal rooms follow ``e2ee`` (``allowed``)."""
+
     master_key: str | None = Field(default=None, repr=False)
     """Master keys that wrap the data keys of encryption at rest, as ``<key id>:<base64 of 32
     bytes>`` entries separated by newlines or commas, the current key first (usually set as
@@ -150,6 +183,28 @@ class Settings(BaseSettings):
     and no ``master_key``: ``DATA_DIR/master.key``, created with a random key on first start
     (fine for a pilot; a deployment keeps it apart from the database backups, or uses an HSM
     or KMS behind the key-provider interface)."""
+
+    encrypt_at_rest_from: str | None = "official-use"
+    """Lowest classification label whose rooms have their message content (every non-state
+    event) stored encrypted with AES-256-GCM under a per-room data key (see
+    ``docs/encryption-at-rest.md``). Empty: no message content is encrypted."""
+
+    encrypt_media_at_rest: bool = True
+    """Store every uploaded file and thumbnail encrypted (AES-256-GCM, in 64 KiB segments).
+    Files stored before this was on stay readable as they are."""
+
+    retention_days: dict[str, int | None] = Field(
+        default_factory=lambda: {"public": 365, "internal": 1825, "official-use": None}
+    )
+    """Days that messages are kept, per classification label; ``null`` (and any label not
+    named) keeps them forever. See ``docs/retention.md``."""
+
+    retention_interval_seconds: int = Field(3600, ge=0)
+    """How often each node runs the retention job; 0: never in the server (run ``tumar
+    retention run`` from cron instead)."""
+
+    retention_batch_size: int = Field(500, ge=1, le=10_000)
+    """Messages purged per transaction by the retention job."""
 
     import_max_bytes: int = Field(67_108_864, ge=1024)
     """Largest staff or organisation file (CSV or XLSX) accepted by the admin API's import
@@ -205,9 +260,59 @@ class Settings(BaseSettings):
     who share a room. Off: the presence endpoints still answer, but nothing is stored or
     delivered and everyone reads as offline."""
 
+    audit_checkpoint_rows: int = Field(1000, ge=1, le=10_000_000)
+    """Sign a checkpoint of the audit chain after this many new audit rows (see
+    ``docs/audit.md``)."""
+
+    audit_checkpoint_interval_s: int = Field(3600, ge=1, le=31 * 86400)
+    """Sign a checkpoint of the audit chain at least this often (seconds) while rows arrive."""
+
+    audit_reads_from: str = "official-use"
+    """Reads of rooms labelled this or higher are audited, one row per user, room and
+    ``audit_reads_window_s``. Empty: reads are not audited."""
+
+    audit_reads_window_s: int = Field(3600, ge=60, le=86400)
+    """The window (seconds) over which reads of protected rooms are counted into one row."""
+
     unread_count_limit: int = Field(500, ge=1, le=100_000)
     """Most unread events per room that are evaluated against push rules for the unread and
     highlight counts of ``/sync``; beyond it the counts stop growing until the user reads."""
+
+    # ---- government notifications (issue 7; docs/notifications.md) ----
+
+    gov_notices_ack_reactions: list[str] = Field(default_factory=lambda: ["✅", "👍"])
+    """Reaction keys that acknowledge a notification from any Matrix client (variation
+    selectors and skin tones are ignored)."""
+
+    gov_notices_remind_every_hours: int = Field(24, ge=0, le=8760)
+    """Hours between reminder rounds for people who have not acknowledged yet, until the
+    deadline (0: no reminders)."""
+
+    gov_notices_escalate: bool = True
+    """After the deadline, tell each unit's head (or the nearest head up the tree) who has not
+    acknowledged, once per notification and unit."""
+
+    gov_notices_tick_seconds: int = Field(60, ge=0, le=86_400)
+    """How often each node runs the reminder run in the background (scheduled sends, reminder
+    rounds, escalations); 0: never (use ``tumar notify remind`` from cron)."""
+
+    gov_notices_delivery_days: int = Field(90, ge=1, le=3650)
+    """Notifications sent longer ago than this are no longer delivered to people who have not
+    synced since (nor corrected for them)."""
+
+    gov_notices_refresh_seconds: float = Field(10.0, ge=0.1, le=3600)
+    """How often a node re-reads the live notifications even without a doorbell saying they
+    changed (a safety net for lost doorbells between nodes)."""
+
+    gov_notices_recheck_seconds: float = Field(300.0, ge=1, le=86_400)
+    """How long a node trusts that a user has everything they are due, unless a notification
+    changed; after it, their next sync checks again (e.g. after a move to another unit)."""
+
+    gov_notices_batch_size: int = Field(200, ge=1, le=5000)
+    """Most recipients whose notices one delivery transaction writes."""
+
+    gov_notices_max_body_chars: int = Field(16_000, ge=100, le=60_000)
+    """Longest notification body (Markdown source), in characters; longer is 413."""
 
     @field_validator("rollout_reminder_days")
     @classmethod
@@ -251,12 +356,37 @@ class Settings(BaseSettings):
             raise ValueError("server_name must be a host name, optionally with a port")
         return value
 
+    @field_validator("retention_days")
+    @classmethod
+    def _check_retention(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        from tumar.policy.retention import check_policy
+
+        return check_policy(value)
+
     @field_validator("classification_labels")
     @classmethod
     def _check_labels(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value) or not all(value):
             raise ValueError("classification_labels must be distinct, non-empty names")
         return value
+
+    @model_validator(mode="after")
+    def _check_label_settings(self) -> Settings:
+        labels = self.classification_labels
+        named = {
+            "classification_default_room": [self.classification_default_room],
+            "classification_default_direct": [self.classification_default_direct],
+            "classification_external_max": [self.classification_external_max or labels[0]],
+        }
+        if self.encrypt_at_rest_from:
+            named["encrypt_at_rest_from"] = [self.encrypt_at_rest_from]
+        if "e2ee_by_label" in self.model_fields_set:  # the default names a default label
+            named["e2ee_by_label"] = list(self.e2ee_by_label)
+        for option, values in named.items():
+            unknown = [v for v in values if v not in labels]
+            if unknown:
+                raise ValueError(f"{option}: not one of classification_labels: {unknown}")
+        return self
 
     @field_validator("media_allowed_types")
     @classmethod

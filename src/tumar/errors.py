@@ -26,6 +26,24 @@ class MatrixError(Exception):
         return f"MatrixError({self.status}, {self.errcode!r}, {self.error!r})"
 
 
+class PolicyDenied(MatrixError):
+    """A refusal by the classification policy chain (labels, audience, DLP). The core binds
+    who was refused, where and doing what (:meth:`bind`); the HTTP layer then records it as
+    ``denied.<action>`` in the audit log, in its own transaction after the refused one has
+    rolled back."""
+
+    def __init__(self, status: int, errcode: str, error: str) -> None:
+        super().__init__(status, errcode, error)
+        self.actor: str | None = None
+        self.room_id: str | None = None
+        self.action = "send"
+
+    def bind(self, actor: str, room_id: str, action: str) -> PolicyDenied:
+        if self.actor is None:
+            self.actor, self.room_id, self.action = actor, room_id, action
+        return self
+
+
 def forbidden(error: str) -> MatrixError:
     return MatrixError(403, "M_FORBIDDEN", error)
 

@@ -32,12 +32,39 @@ async def snapshot(services: Services) -> Snapshot:
 LOGIN_RECORDS = frozenset({"audit_log", "login_throttle"})
 
 
-def assert_same(before: Snapshot, after: Snapshot, *, login_refused: bool = False) -> None:
+# A refusal by the classification policy chain is audited (issue 6): exactly one
+# ``denied.<action>`` row naming the errcode, written after the refused transaction rolled back.
+POLICY_ERRCODES = frozenset(
+    {
+        "TUMAR_AUDIENCE",
+        "TUMAR_CLEARANCE",
+        "TUMAR_DLP",
+        "TUMAR_DLP_MEDIA",
+        "TUMAR_LABEL_EXCLUDES_MEMBERS",
+        "TUMAR_LABEL_LOWERING",
+    }
+)
+
+
+def policy_denial(status: int, errcode: str) -> str | None:
+    return errcode if status == 403 and errcode in POLICY_ERRCODES else None
+
+
+def assert_same(
+    before: Snapshot, after: Snapshot, *, login_refused: bool = False, denied: str | None = None
+) -> None:
     changed = {name for name in before if before[name] != after[name]}
     if login_refused:
         changed -= LOGIN_RECORDS
         added = set(after["audit_log"]) - set(before["audit_log"])
         assert all("login.failure" in row for row in added), added
+    if denied is not None:
+        changed.discard("audit_log")
+        added = set(after["audit_log"]) - set(before["audit_log"])
+        assert len(added) == 1 and set(before["audit_log"]) <= set(after["audit_log"])
+        row = added.pop()
+        assert any(str(v).startswith("denied.") for v in row), row
+        assert any(denied in str(v) for v in row), row
     assert not changed, f"tables changed by a refused request: {sorted(changed)}"
 
 
@@ -110,7 +137,12 @@ async def refused(
     error = body["error"]
     assert len(error) >= 10 and " " in error.strip(), f"unreadable error: {error!r}"
     assert "Traceback" not in error and " object at 0x" not in error
-    assert_same(before, await snapshot(api.services), login_refused=path.endswith("/login"))
+    assert_same(
+        before,
+        await snapshot(api.services),
+        login_refused=path.endswith("/login"),
+        denied=policy_denial(status, errcode),
+    )
     return body
 
 

@@ -124,6 +124,7 @@ async def test_create_room_options(api: Api) -> None:
         ("m.room.create", ""),
         ("m.room.member", alice.user_id),
         ("m.room.power_levels", ""),
+        ("kz.tumar.classification", ""),  # the label the server sets (docs/classification.md)
         ("m.room.canonical_alias", ""),
         ("m.room.join_rules", ""),
         ("m.room.history_visibility", ""),
@@ -145,6 +146,7 @@ async def test_create_room_minimal_event_order(api: Api) -> None:
         "m.room.create",
         "m.room.member",
         "m.room.power_levels",
+        "kz.tumar.classification",
         "m.room.join_rules",
         "m.room.history_visibility",
         "m.room.guest_access",
@@ -681,7 +683,9 @@ async def test_messages_filter(api: Api) -> None:
         f"m.room.message:{bob.user_id}"
     ]
     everything = await bodies({})
-    assert await bodies({"not_types": ["m.room.*"]}) == [f"org.example.ping:{bob.user_id}"]
+    assert await bodies({"not_types": ["m.room.*", "kz.tumar.*"]}) == [
+        f"org.example.ping:{bob.user_id}"
+    ]
     assert len(await bodies({"limit": 2})) == 2
     assert len(everything) > 3
 

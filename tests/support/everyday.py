@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from tests.api.test_bad_input import assert_same, snapshot
+from tests.api.test_bad_input import assert_same, policy_denial, snapshot
 from tests.support.harness import Api, User, q
 
 V1 = "/_matrix/client/v1"
@@ -58,7 +58,7 @@ async def refused(
     before = await snapshot(api.services)
     body = await api.error(method, path, status, errcode, **kwargs)
     assert len(body["error"]) >= 10 and " " in body["error"].strip()
-    assert_same(before, await snapshot(api.services))
+    assert_same(before, await snapshot(api.services), denied=policy_denial(status, errcode))
     return body
 
 

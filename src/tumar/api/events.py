@@ -126,17 +126,17 @@ async def messages(
     flt = _room_event_filter(filter)
     if flt.limit is not None:
         limit = min(limit, flt.limit)
-    return ok(
-        await svc.reader.messages(
-            requester,
-            room_id,
-            from_token=from_,
-            to_token=to,
-            backwards=dir == "b",
-            limit=limit,
-            flt=flt,
-        )
+    page = await svc.reader.messages(
+        requester,
+        room_id,
+        from_token=from_,
+        to_token=to,
+        backwards=dir == "b",
+        limit=limit,
+        flt=flt,
     )
+    svc.read_audit.note(requester.user_id, {room_id: len(page.get("chunk", ()))})  # audit.md
+    return ok(page)
 
 
 @router.get("/rooms/{room_id}/members")
@@ -163,7 +163,9 @@ async def joined_members(svc: Svc, requester: Auth, room_id: str) -> Any:
 async def get_event(svc: Svc, requester: Auth, room_id: str, event_id: str) -> Any:
     if not valid_event_id(event_id):
         raise MatrixError(404, "M_NOT_FOUND", "Event not found.")
-    return ok(await svc.reader.event(requester, room_id, event_id))
+    event = await svc.reader.event(requester, room_id, event_id)
+    svc.read_audit.note(requester.user_id, {room_id: 1})  # audited reads, see docs/audit.md
+    return ok(event)
 
 
 @router.get("/rooms/{room_id}/context/{event_id}")
@@ -181,4 +183,7 @@ async def context(
     flt = _room_event_filter(filter)
     if flt.limit is not None:
         limit = min(limit, flt.limit)
-    return ok(await svc.reader.context(requester, room_id, event_id, limit=limit, flt=flt))
+    found = await svc.reader.context(requester, room_id, event_id, limit=limit, flt=flt)
+    shown = 1 + len(found.get("events_before", ())) + len(found.get("events_after", ()))
+    svc.read_audit.note(requester.user_id, {room_id: shown})  # audited reads, docs/audit.md
+    return ok(found)

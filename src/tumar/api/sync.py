@@ -41,7 +41,9 @@ async def sync(
         svc.sync.sync(SyncRequest(requester, token, flt, timeout_ms, full_state))
     )
     if timeout_ms == 0:
-        return ok(await work)
+        result = await work
+        svc.read_audit.note_sync(requester.user_id, result)  # audited reads, docs/audit.md
+        return ok(result)
     # A long-poll whose client went away stops waiting at once instead of at its timeout.
     gone = asyncio.ensure_future(_disconnected(request))
     try:
@@ -51,6 +53,7 @@ async def sync(
     if not work.done():
         work.cancel()  # the client is gone; nobody reads this answer
         return ok({})
+    svc.read_audit.note_sync(requester.user_id, work.result())
     return ok(work.result())
 
 

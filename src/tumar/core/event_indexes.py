@@ -3,7 +3,7 @@ checking it) and its searchable text; and what a redaction takes away again."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -76,7 +76,14 @@ async def check_new_event(
     return relation
 
 
-async def index_event(conn: AsyncConnection, ev: StoredEvent, relation: Relation | None) -> None:
+async def index_event(
+    conn: AsyncConnection,
+    ev: StoredEvent,
+    relation: Relation | None,
+    blind: Callable[[str], str] | None = None,
+) -> None:
+    """Record ``ev``'s relation and searchable text (as a blind index with ``blind``: the
+    event is sealed at rest, see ``core.at_rest``)."""
     if relation is not None:
         await relation_store.insert_relation(
             conn,
@@ -91,7 +98,7 @@ async def index_event(conn: AsyncConnection, ev: StoredEvent, relation: Relation
                 stream_pos=ev.stream_pos,
             ),
         )
-    await search_store.index_event(conn, ev)
+    await search_store.index_event(conn, ev, blind)
 
 
 async def unindex_event(conn: AsyncConnection, ev: StoredEvent) -> None:

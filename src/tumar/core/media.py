@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from tumar.clock import Clock
 from tumar.config import Settings
 from tumar.core import thumbnails
+from tumar.core.classification_guard import ClassificationGuard
 from tumar.core.media_access import may_see
 from tumar.core.requester import Requester
 from tumar.errors import MatrixError, forbidden, not_found
@@ -101,6 +102,7 @@ class MediaService:
         self._limit = settings.media_max_upload_bytes
         self._allowed = tuple(settings.media_allowed_types)
         self._thumbnail_slots = asyncio.Semaphore(THUMBNAIL_WORKERS)
+        self._labels = ClassificationGuard(settings)  # downloads follow room labels
 
     def config(self) -> dict[str, int]:
         return {"m.upload.size": self._limit}
@@ -135,7 +137,7 @@ class MediaService:
         """Store an upload under a new media id; returns its mxc URI."""
         media_id = new_media_id()
         key = original_key(media_id)
-        writer = await self._storage.writer()
+        writer = await self._storage.writer(key)
         try:
             received = await self._receive(body, essence_of(content_type), writer)
             await writer.seal()
@@ -213,7 +215,7 @@ class MediaService:
         """Upload the content of a media id made by ``do_create``."""
         await self.check_upload_target(requester, server_name, media_id)
         key = original_key(media_id)
-        writer = await self._storage.writer()
+        writer = await self._storage.writer(key)
         try:
             received = await self._receive(body, essence_of(content_type), writer)
             await writer.seal()
@@ -311,7 +313,7 @@ class MediaService:
             item = await media_store.get_media(conn, media_id)
             if item is None:
                 raise not_found("No such media on this server.")
-            if not await may_see(conn, requester.user_id, item):
+            if not await may_see(conn, requester.user_id, item, self._labels):
                 raise forbidden(
                     "You may not see this media: it was not shared in a room you can read."
                 )
@@ -378,7 +380,7 @@ class MediaService:
                 log.error("media object missing from storage", extra={"media_id": media_id})
                 raise not_found("The content of this media is not available.") from None
             thumb = await asyncio.to_thread(thumbnails.render, data, w, h, method)
-        writer = await self._storage.writer()
+        writer = await self._storage.writer(key)
         try:
             await writer.write(thumb.data)
             await writer.seal()

@@ -6,6 +6,9 @@ A media item is visible to
 * whoever may read an event that refers to it (``media_refs``), by the rule of
   ``RoomReader.view``: a joined member reads the whole room, a member who left or was banned
   reads up to the end of their last stay, anyone else nothing;
+* with ``labels`` (downloads and thumbnails), only through references in rooms labelled at
+  least as high as the room where the item was first posted, and only if the user's clearance
+  reaches that label (``ClassificationGuard.media_refs_visible``);
 * an invited user, for the room avatars of the room they are invited to (shown with the
   invitation);
 * for media that no event refers to and that was uploaded as opaque bytes
@@ -21,6 +24,8 @@ access to it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.policy.media import referenced_media
@@ -30,11 +35,21 @@ from tumar.store import media as media_store
 from tumar.store.events import StoredEvent
 from tumar.store.media import StoredMedia
 
+if TYPE_CHECKING:
+    from tumar.core.classification_guard import ClassificationGuard
 
-async def may_see(conn: AsyncConnection, user_id: str, item: StoredMedia) -> bool:
+
+async def may_see(
+    conn: AsyncConnection,
+    user_id: str,
+    item: StoredMedia,
+    labels: ClassificationGuard | None = None,
+) -> bool:
     if item.user_id == user_id:
         return True
     refs = await media_store.refs_with_membership(conn, item.media_id, user_id)
+    if labels is not None:  # downloads: only through rooms labelled as high as the origin
+        refs = await labels.media_refs_visible(conn, user_id, item.media_id, refs)
     first_ref: dict[str, int] = {}
     for ref in refs:
         if ref.membership == "join":

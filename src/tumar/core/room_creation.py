@@ -15,9 +15,10 @@ from tumar.core.membership import MembershipService
 from tumar.core.requester import Requester
 from tumar.core.rooms import NewEvent, RoomBatch, RoomService
 from tumar.core.user_directory import UserDirectory
-from tumar.errors import MatrixError
+from tumar.errors import MatrixError, PolicyDenied
 from tumar.ids import RoomId
 from tumar.policy.e2ee import encryption_for_new_room
+from tumar.policy.labels import LABEL_EVENT
 from tumar.policy.power_levels import validate_power_levels_content
 from tumar.store import rooms as room_store
 from tumar.store.db import Database
@@ -46,6 +47,7 @@ class RoomPlan:
     initial_state: Sequence[NewEvent] = ()
     power_level_override: Mapping[str, Any] | None = None
     room_version: str = ROOM_VERSION
+    label: Mapping[str, Any] | None = None  # kz.tumar.classification content (set by the server)
 
 
 def default_power_levels(plan: RoomPlan) -> dict[str, Any]:
@@ -64,6 +66,7 @@ def default_power_levels(plan: RoomPlan) -> dict[str, Any]:
             "m.room.tombstone": 100,
             "m.room.server_acl": 100,
             "m.room.encryption": 100,
+            LABEL_EVENT: 100,
         },
         "events_default": 0,
         "state_default": 50,
@@ -77,8 +80,8 @@ def default_power_levels(plan: RoomPlan) -> dict[str, Any]:
 
 
 def initial_events(plan: RoomPlan, creator_profile: Mapping[str, Any]) -> list[NewEvent]:
-    """create, creator join, power levels, canonical alias, preset events, initial_state,
-    name, topic; invites are sent afterwards as membership events."""
+    """create, creator join, power levels, the classification label, canonical alias, preset
+    events, initial_state, name, topic; invites are sent afterwards as membership events."""
     preset = _PRESETS[plan.preset]
     create_content = {**plan.creation_content, "room_version": plan.room_version}
     create_content.pop("creator", None)
@@ -90,6 +93,8 @@ def initial_events(plan: RoomPlan, creator_profile: Mapping[str, Any]) -> list[N
         NewEvent("m.room.member", {"membership": "join", **creator_profile}, plan.creator),
         NewEvent("m.room.power_levels", power_levels, ""),
     ]
+    if plan.label is not None:
+        out.append(NewEvent(LABEL_EVENT, plan.label, ""))
     if plan.alias is not None:
         out.append(NewEvent("m.room.canonical_alias", {"alias": plan.alias}, ""))
     out += [
@@ -130,8 +135,16 @@ class RoomCreator:
         if self._guard is not None:
             async with self._db.read() as conn:
                 await self._guard.check_may_create_room(conn, requester.user_id)
+        try:
+            label, initial_state = self._rooms.labels.creation_label(
+                plan.initial_state, plan.is_direct
+            )
+        except PolicyDenied as exc:
+            raise exc.bind(requester.user_id, "", "create") from None
+        plan = replace(plan, initial_state=initial_state, label=label.content())
         encryption = encryption_for_new_room(
-            self._rooms.e2ee_mode, [(ev.type, ev.state_key) for ev in plan.initial_state]
+            self._rooms.labels.e2ee_mode(label.label),
+            [(ev.type, ev.state_key) for ev in plan.initial_state],
         )
         if encryption is not None:  # E2EE policy `required`: every new room is encrypted
             extra = NewEvent("m.room.encryption", encryption, "")

@@ -39,6 +39,7 @@ from tumar.store.events import StoredEvent
 TOMBSTONE = "m.room.tombstone"
 POWER_LEVELS = "m.room.power_levels"
 TRANSFERRED = (
+    "kz.tumar.classification",  # the label first: the events after it are checked against it
     "m.room.join_rules",
     "m.room.history_visibility",
     "m.room.guest_access",

@@ -19,15 +19,19 @@ from tumar.bus.base import Bus, Doorbell
 from tumar.clock import Clock
 from tumar.config import Settings
 from tumar.core import event_indexes, media_access
+from tumar.core.at_rest import LABEL_KEY, AtRest, Sealed
+from tumar.core.classification_guard import ClassificationGuard
+from tumar.core.dlp import DlpGuard
 from tumar.core.ratelimit import RateLimiter
 from tumar.core.requester import Requester
-from tumar.errors import MatrixError, forbidden, not_found
+from tumar.errors import MatrixError, PolicyDenied, forbidden, not_found
 from tumar.ids import RoomAlias, RoomId, new_event_id
 from tumar.policy.canonical_json import check_canonical_values
 from tumar.policy.e2ee import E2eeMode
 from tumar.policy.e2ee import check_event as check_e2ee_event
 from tumar.policy.e2ee import check_redaction as check_e2ee_redaction
 from tumar.policy.event_auth import AuthEvent, can_redact, check_event_auth
+from tumar.policy.labels import LABEL_EVENT
 from tumar.policy.power_levels import validate_power_levels_content
 from tumar.policy.redaction import redact_content
 from tumar.store import events as event_store
@@ -56,6 +60,7 @@ class RoomBatch:
     room_id: str
     state: dict[StateKey, StoredEvent | None] = field(default_factory=dict)
     written: list[StoredEvent] = field(default_factory=list)
+    label_officer: str | None = None  # a security officer's command may lower the label
 
     async def load(self, keys: Iterable[StateKey]) -> None:
         missing = [k for k in keys if k not in self.state]
@@ -109,17 +114,26 @@ class RoomService:
         clock: Clock,
         settings: Settings,
         send_limiter: RateLimiter,
+        *,
+        at_rest: AtRest | None = None,
+        dlp: DlpGuard | None = None,
     ) -> None:
         self._db = db
         self._bus = bus
         self._clock = clock
         self._settings = settings
         self._send_limiter = send_limiter
+        self._at_rest = at_rest
+        self._dlp = dlp  # forwarding control (core/dlp.py)
+        self.labels = ClassificationGuard(settings)  # room labels (core/classification_guard.py)
+        # Called in the event's transaction after it is written (e.g. acknowledgement of a
+        # government notification by reaction, core/gov_notices_delivery.py).
+        self.event_hooks: list[Callable[[AsyncConnection, StoredEvent], Awaitable[None]]] = []
 
     @property
     def e2ee_mode(self) -> E2eeMode:
-        """Whether end-to-end encryption is allowed, required or forbidden (a global setting
-        for now; classification labels will choose it per room)."""
+        """The fallback E2EE mode (setting ``e2ee``); a room's own mode follows its label
+        (``self.labels.e2ee_mode_of``, setting ``e2ee_by_label``)."""
         return self._settings.e2ee
 
     # ---- the one path that appends events -------------------------------------------------
@@ -135,7 +149,22 @@ class RoomService:
         txn_key: str | None = None,
     ) -> StoredEvent:
         check_event_size(batch.room_id, sender, ev)
-        e2ee = check_e2ee_event(self.e2ee_mode, ev.type, ev.state_key, ev.content)
+        try:
+            return await self._append_checked(batch, sender, ev, device_id, txn_id, txn_key)
+        except PolicyDenied as exc:
+            raise exc.bind(sender, batch.room_id, _denied_action(ev)) from None
+
+    async def _append_checked(
+        self,
+        batch: RoomBatch,
+        sender: str,
+        ev: NewEvent,
+        device_id: str | None,
+        txn_id: str | None,
+        txn_key: str | None,
+    ) -> StoredEvent:
+        mode = await self.labels.check_append(batch, sender, ev, auth_keys(sender, ev))
+        e2ee = check_e2ee_event(mode, ev.type, ev.state_key, ev.content)
         if not e2ee:
             raise MatrixError(403, e2ee.errcode, e2ee.reason)
         await batch.load(auth_keys(sender, ev))
@@ -148,6 +177,7 @@ class RoomService:
         relation = await event_indexes.check_new_event(
             batch.conn, batch.room_id, sender, ev.type, ev.state_key, ev.content
         )
+        dlp = await self._dlp.check(batch, sender, ev) if self._dlp else None
         previous = batch.state.get((ev.type, ev.state_key)) if ev.state_key is not None else None
         pos = await self._db.allocate_positions(batch.conn)
         stored = StoredEvent(
@@ -165,9 +195,17 @@ class RoomService:
             txn_id=txn_id,
             txn_device_id=device_id if txn_id is not None else None,
         )
-        await event_store.insert_event(batch.conn, stored)
+        sealed = await self._seal(batch, stored)  # encryption at rest (core/at_rest.py)
+        await event_store.insert_event(
+            batch.conn, stored, sealed_content=sealed.content if sealed else None
+        )
+        await self.labels.record(batch, stored)
+        if self._dlp is not None:
+            await self._dlp.record(batch.conn, dlp, stored)
         await media_access.record_references(batch.conn, self._settings.server_name, stored)
-        await event_indexes.index_event(batch.conn, stored, relation)
+        await event_indexes.index_event(
+            batch.conn, stored, relation, sealed.blind if sealed else None
+        )
         if txn_key is not None and device_id is not None:
             await event_store.insert_txn(
                 batch.conn, sender, device_id, txn_key, stored.event_id, stored.origin_server_ts
@@ -175,7 +213,15 @@ class RoomService:
         if ev.state_key is not None:
             batch.state[(ev.type, ev.state_key)] = stored
         batch.written.append(stored)
+        for hook in self.event_hooks:
+            await hook(batch.conn, stored)
         return stored
+
+    async def _seal(self, batch: RoomBatch, stored: StoredEvent) -> Sealed | None:
+        if self._at_rest is None or stored.state_key is not None:
+            return None
+        await batch.load([LABEL_KEY])
+        return await self._at_rest.seal(batch.conn, stored, batch.state.get(LABEL_KEY))
 
     async def doorbell_for(self, conn: AsyncConnection, room_id: str, batch: RoomBatch) -> Doorbell:
         users = set(await event_store.room_members(conn, room_id, ("join", "invite")))
@@ -317,7 +363,8 @@ class RoomService:
             target = await event_store.get_event(conn, event_id)
             if target is None or target.room_id != room_id:
                 raise not_found("No such event in this room.")
-            e2ee = check_e2ee_redaction(self.e2ee_mode, target.type, target.state_key)
+            mode = await self.labels.e2ee_mode_of(conn, room_id)
+            e2ee = check_e2ee_redaction(mode, target.type, target.state_key)
             if not e2ee:
                 raise MatrixError(403, e2ee.errcode, e2ee.reason)
             batch = RoomBatch(conn, room_id)
@@ -342,6 +389,16 @@ class RoomService:
             bell = await self.doorbell_for(conn, room_id, batch)
         await self._bus.publish(bell)
         return redaction.event_id
+
+
+def _denied_action(ev: NewEvent) -> str:
+    """What a refused event was trying to do, for the audit log (``denied.<action>``)."""
+    if ev.type == "m.room.member":
+        membership = ev.content.get("membership")
+        return membership if membership in ("join", "invite") else "membership"
+    if ev.type == LABEL_EVENT:
+        return "label"
+    return "send"
 
 
 def _membership_of(ev: NewEvent) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.clock import Clock
+from tumar.core.at_rest import AtRest
 from tumar.core.requester import Requester
 from tumar.core.serialize import client_events
 from tumar.core.tokens import pagination_token
@@ -103,9 +104,10 @@ def parse_room_events(raw: object) -> RoomEventsSearch:
 
 
 class SearchService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, at_rest: AtRest | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._at_rest = at_rest
 
     async def _scopes(self, conn: AsyncConnection, user_id: str) -> list[RoomScope]:
         forgotten = await room_store.forgotten_set(conn, user_id)
@@ -144,6 +146,7 @@ class SearchService:
                 types=flt.types,
                 not_types=flt.not_types or (),
                 by_rank=q.by_rank,
+                blind=await self._blind(conn, [s.room_id for s in scopes], words),
             )
             hits, count = await search_store.search(
                 conn,
@@ -174,6 +177,14 @@ class SearchService:
         if len(hits) > limit and page:
             body["next_batch"] = f"o{offset + limit}" if q.by_rank else f"p{page[-1].stream_pos}"
         return {"search_categories": {"room_events": body}}
+
+    async def _blind(
+        self, conn: AsyncConnection, room_ids: list[str], words: list[str]
+    ) -> list[list[str]]:
+        """The search words as blind tokens of each room with content sealed at rest."""
+        if self._at_rest is None:
+            return []
+        return await self._at_rest.blind_groups(conn, room_ids, words)
 
     async def _state(
         self, conn: AsyncConnection, room_id: str, upto: int | None

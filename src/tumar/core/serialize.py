@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tumar.policy.retention import is_purged, purged_because
 from tumar.store import events as event_store
 from tumar.store import relations as relation_store
 from tumar.store.events import StoredEvent
@@ -51,6 +52,10 @@ def client_event(
     if ev.redacted_by is not None and redactions and ev.redacted_by in redactions:
         unsigned["redacted_because"] = client_event(
             redactions[ev.redacted_by], now_ms=now_ms, with_room_id=with_room_id
+        )
+    elif is_purged(ev.redacted_by):  # purged by the retention job: no stored redaction
+        unsigned["redacted_because"] = purged_because(
+            ev.event_id, ev.room_id, ev.redacted_by, now_ms=now_ms, with_room_id=with_room_id
         )
     out["unsigned"] = unsigned
     return out

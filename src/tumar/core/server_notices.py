@@ -161,6 +161,7 @@ class ServerNotices:
             preset="private_chat",
             name=self._settings.server_notices_room_name,
             power_level_override={**NOTICE_ROOM_POWER_LEVELS, "users": {system: 100}},
+            label={"label": self._settings.classification_labels[0]},  # notices reach everyone
         )
         room_id = str(RoomId.generate(self._settings.server_name))
         now = self._clock.now_ms()

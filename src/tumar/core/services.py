@@ -11,12 +11,22 @@ from tumar.config import Settings
 from tumar.core.account_admin import AccountAdmin
 from tumar.core.accounts import AccountService
 from tumar.core.activation import ActivationService
+from tumar.core.at_rest import AtRest
 from tumar.core.audit import AuditReader
+from tumar.core.audit_chain import AuditChain
+from tumar.core.audit_export import AuditExporter
+from tumar.core.classification_admin import LabelAdmin
+from tumar.core.compliance_export import ComplianceExporter
 from tumar.core.data_keys import DataKeyring
 from tumar.core.directory import DirectoryService
-from tumar.core.key_provider import KeyProvider, LocalKeyProvider, parse_key_lines
+from tumar.core.dlp import DlpGuard
+from tumar.core.gov_notices import GovNoticeService
+from tumar.core.gov_notices_delivery import NoticeDelivery
+from tumar.core.gov_notices_report import NoticeReports, NoticeTicker
 from tumar.core.key_backup import KeyBackupService
+from tumar.core.key_provider import KeyProvider, LocalKeyProvider, parse_key_lines
 from tumar.core.keys import KeyService
+from tumar.core.legal_hold import LegalHoldService
 from tumar.core.login_guard import LoginGuard
 from tumar.core.media import MediaService
 from tumar.core.membership import MembershipService
@@ -30,9 +40,11 @@ from tumar.core.presence import PresenceService
 from tumar.core.profile import ProfileService
 from tumar.core.push import PusherService, PushRuleService
 from tumar.core.ratelimit import RateLimiter
+from tumar.core.read_audit import ReadAudit
 from tumar.core.reading import RoomReader
 from tumar.core.relations import RelationReader
 from tumar.core.reports import ReportService
+from tumar.core.retention import RetentionService
 from tumar.core.rollout import RolloutService
 from tumar.core.room_creation import RoomCreator
 from tumar.core.room_directory import RoomDirectory
@@ -52,6 +64,7 @@ from tumar.core.user_directory import UserDirectory
 from tumar.core.userdata import UserDataService
 from tumar.store.db import Database
 from tumar.store.media_storage import FileMediaStorage, MediaStorage
+from tumar.store.sealed_media import SealedMediaStorage
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +109,33 @@ class Services:
     activation: ActivationService
     account_admin: AccountAdmin
     keyring: DataKeyring
+    gov_notices: GovNoticeService
+    notice_reports: NoticeReports
+    notice_ticker: NoticeTicker
+    labels: LabelAdmin
+    at_rest: AtRest
+    audit_chain: AuditChain
+    audit_export: AuditExporter
+    read_audit: ReadAudit
+    compliance: ComplianceExporter
+    retention: RetentionService
+    legal_holds: LegalHoldService
 
     async def start(self) -> None:
         if self.settings.auto_migrate:
             await self.db.migrate()
         self.notifier.floor = await self.db.current_position()
         await self.bus.start()
+        self.notice_ticker.start()
+        self.audit_chain.start()
+        self.read_audit.start()
+        self.retention.start()
 
     async def close(self) -> None:
+        await self.read_audit.close()  # writes the counts of the current window
+        await self.audit_chain.close()
+        await self.retention.stop()
+        await self.notice_ticker.stop()
         self.typing.close()
         await self.bus.close()
         await self.db.close()
@@ -156,7 +188,20 @@ def build_services(
         db, clock, settings, passwords, login_limiter, bus=bus,
         guard=LoginGuard(db, clock, settings), policy=password_policy,
     )  # fmt: skip
-    rooms = RoomService(db, bus, clock, settings, send_limiter)
+    keyring = DataKeyring(db, key_provider, clock)
+    audit_chain = AuditChain(db, clock, keyring, settings)
+    at_rest = AtRest(
+        keyring,
+        labels=settings.classification_labels,
+        floor=settings.encrypt_at_rest_from or None,
+        unlabelled=settings.classification_default_room,
+    )
+    db.opener = at_rest  # every event read decrypts through it (store/events.py)
+    if settings.encrypt_media_at_rest:
+        media_storage = SealedMediaStorage(media_storage, at_rest.media_key)
+    rooms = RoomService(
+        db, bus, clock, settings, send_limiter, at_rest=at_rest, dlp=DlpGuard(settings, keyring)
+    )
     typing = TypingService(bus, clock, settings.typing_max_timeout_ms)
     user_directory = UserDirectory(db, settings)
     membership = MembershipService(db, rooms, settings.server_name, guard=user_directory)
@@ -166,6 +211,14 @@ def build_services(
     counter = NotificationCounter(db, clock, push_rules, limit=settings.unread_count_limit)
     presence = PresenceService(db, bus, clock, settings)
     notices = ServerNotices(db, rooms, membership, bus, clock, settings)
+    notice_delivery = NoticeDelivery(db, rooms, notices, bus, clock, settings)
+    rooms.event_hooks.append(notice_delivery.on_event)
+    gov_notices = GovNoticeService(db, clock, settings, bus, notice_delivery)
+    notice_reports = NoticeReports(db, clock, settings, gov_notices, notices)
+    sync = SyncService(
+        db, notifier, typing, clock, to_device, SyncExtras(counter, push_rules, presence)
+    )
+    sync.before_build.append(notice_delivery.before_sync)
     return Services(
         settings=settings,
         clock=clock,
@@ -180,9 +233,7 @@ def build_services(
         ),
         reader=reader,
         relations=RelationReader(db, clock, reader),
-        sync=SyncService(
-            db, notifier, typing, clock, to_device, SyncExtras(counter, push_rules, presence)
-        ),
+        sync=sync,
         push_rules=push_rules,
         pushers=PusherService(db, clock),
         counter=counter,
@@ -193,7 +244,7 @@ def build_services(
         room_upgrader=RoomUpgrader(
             db, bus, clock, rooms, membership, settings.server_name, guard=user_directory
         ),
-        search=SearchService(db, clock),
+        search=SearchService(db, clock, at_rest),
         typing=typing,
         profile=ProfileService(db, accounts, rooms, user_directory),
         userdata=UserDataService(db, bus, clock),
@@ -212,7 +263,18 @@ def build_services(
         sso=SsoService(db, clock, settings, accounts, totp, OidcClient(clock)),
         activation=ActivationService(db, clock, settings, passwords, password_policy),
         account_admin=AccountAdmin(db, clock, accounts, membership, passwords),
-        keyring=DataKeyring(db, key_provider, clock),
+        labels=LabelAdmin(db, bus, clock, settings, rooms),
+        keyring=keyring,
+        gov_notices=gov_notices,
+        notice_reports=notice_reports,
+        notice_ticker=NoticeTicker(notice_reports, settings.gov_notices_tick_seconds),
+        at_rest=at_rest,
+        audit_chain=audit_chain,
+        audit_export=AuditExporter(db, clock, audit_chain),
+        read_audit=ReadAudit(db, clock, settings),
+        compliance=ComplianceExporter(db, clock, audit_chain),
+        retention=RetentionService(db, clock, settings, media_storage),
+        legal_holds=LegalHoldService(db, clock),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,9 @@ class SyncService:
         self._clock = clock
         self._to_device = to_device
         self._extras = extras  # unread counts, push rules, presence
+        # Run before each answer is built, with the user id (e.g. lazy delivery of government
+        # notifications, core/gov_notices_delivery.py).
+        self.before_build: list[Callable[[str], Awaitable[None]]] = []
 
     async def sync(self, req: SyncRequest) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -116,6 +120,8 @@ class SyncService:
                 return body  # timed out: an empty answer up to `token`
 
     async def _build(self, req: SyncRequest) -> tuple[dict[str, Any], bool, SyncToken]:
+        for hook in self.before_build:
+            await hook(req.requester.user_id)
         typing_now = self._typing.serial
         async with self._db.read() as conn:
             upto = await self._db.current_position(conn)

@@ -21,6 +21,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tumar.errors import MatrixError
+from tumar.store import tx
+from tumar.store.events import OPENER, ContentOpener
 from tumar.store.schema import rooms, stream_counter, users
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -45,28 +47,44 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(self.engine.sync_engine, "before_cursor_execute", _refuse_nul)
         self._write_lock = asyncio.Lock()
+        self.opener: ContentOpener | None = None
+        """Decrypts event content sealed at rest; set by the composition root and handed to
+        every connection of :meth:`read` and :meth:`write` (``conn.info``), where the event
+        readers of ``store.events`` find it."""
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A read-write transaction, committed when the block ends without an exception."""
         if self.is_sqlite:
             async with self._write_lock, self.engine.connect() as conn:
+                conn.info[OPENER] = self.opener
                 await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                tx.begin(conn)
                 try:
                     yield conn
+                    await tx.before_commit(conn)
                 except BaseException:
                     await conn.rollback()
                     raise
+                finally:
+                    tx.end(conn)
                 await conn.commit()
         else:
             async with self.engine.begin() as conn:
-                yield conn
+                conn.info[OPENER] = self.opener
+                tx.begin(conn)
+                try:
+                    yield conn
+                    await tx.before_commit(conn)  # e.g. the audit chain (store/tx.py)
+                finally:
+                    tx.end(conn)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction over one snapshot: every statement in the block sees the
         database as of the first one (rolled back at the end)."""
         async with self.engine.connect() as conn:
+            conn.info[OPENER] = self.opener
             if self.is_sqlite:
                 await conn.exec_driver_sql("BEGIN")  # WAL: the snapshot starts at the first read
             else:

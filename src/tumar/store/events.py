@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Row, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Row, RowMapping, and_, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.store.json import dumps, loads
 from tumar.store.schema import current_state, event_txns, events
 
 StateKey = tuple[str, str]
+
+SEALED_PREFIX = "sealed:v1:"
+"""Stored ``content`` that starts with this is ciphertext (encryption at rest, see
+``tumar.core.at_rest``); plaintext content is a JSON object and starts with ``{``."""
+OPENER = "tumar.content_opener"
+"""Key of the :class:`ContentOpener` in a connection's ``info`` (set by ``Database``)."""
+
+
+OpenFn = Callable[[str, str, str, str], dict[str, Any]]
+"""``(room_id, event_id, event_type, sealed text) -> content``: never raises; content saying
+it is unreadable when the key is missing or the ciphertext fails its integrity check."""
+
+
+class ContentOpener(Protocol):
+    """Decrypts sealed event content: the one place every read of ``events.content`` passes."""
+
+    async def prepare(self, conn: AsyncConnection, room_ids: set[str]) -> OpenFn:
+        """Load the data keys of ``room_ids``; returns the function that opens their rows."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +61,25 @@ class StoredEvent:
         return (self.type, self.state_key)
 
 
-def _from_row(row: Row[Any]) -> StoredEvent:
+async def _events(conn: AsyncConnection, rows: Iterable[Row[Any]]) -> list[StoredEvent]:
+    """Stored events from rows of ``select(events)``, sealed content decrypted."""
+    rows = list(rows)
+    sealed = {r.room_id for r in rows if r.content.startswith(SEALED_PREFIX)}
+    opener: ContentOpener | None = conn.info.get(OPENER)
+    open_fn = await opener.prepare(conn, sealed) if sealed and opener is not None else None
+    return [_from_row(r, open_fn) for r in rows]
+
+
+def _content(m: RowMapping, open_fn: OpenFn | None) -> dict[str, Any]:
+    text: str = m["content"]
+    if not text.startswith(SEALED_PREFIX):
+        return loads(text)
+    if open_fn is None:  # a connection that did not come from ``Database``: say so, no crash
+        return {"kz.tumar.unreadable": "This content is encrypted at rest."}
+    return open_fn(m["room_id"], m["event_id"], m["type"], text)
+
+
+def _from_row(row: Row[Any], open_fn: OpenFn | None) -> StoredEvent:
     m = row._mapping
     return StoredEvent(
         stream_pos=m["stream_pos"],
@@ -51,7 +88,7 @@ def _from_row(row: Row[Any]) -> StoredEvent:
         type=m["type"],
         state_key=m["state_key"],
         sender=m["sender"],
-        content=loads(m["content"]),
+        content=_content(m, open_fn),
         origin_server_ts=m["origin_server_ts"],
         prev_content=loads(m["prev_content"]) if m["prev_content"] is not None else None,
         replaces_state=m["replaces_state"],
@@ -62,7 +99,12 @@ def _from_row(row: Row[Any]) -> StoredEvent:
     )
 
 
-async def insert_event(conn: AsyncConnection, ev: StoredEvent) -> None:
+async def insert_event(
+    conn: AsyncConnection, ev: StoredEvent, *, sealed_content: str | None = None
+) -> None:
+    """Insert ``ev``; with ``sealed_content`` (ciphertext starting with ``SEALED_PREFIX``),
+    that is stored instead of ``ev.content``."""
+    assert sealed_content is None or sealed_content.startswith(SEALED_PREFIX)
     await conn.execute(
         insert(events).values(
             stream_pos=ev.stream_pos,
@@ -71,7 +113,7 @@ async def insert_event(conn: AsyncConnection, ev: StoredEvent) -> None:
             type=ev.type,
             state_key=ev.state_key,
             sender=ev.sender,
-            content=dumps(ev.content),
+            content=sealed_content if sealed_content is not None else dumps(ev.content),
             prev_content=dumps(ev.prev_content) if ev.prev_content is not None else None,
             replaces_state=ev.replaces_state,
             membership=ev.membership,
@@ -113,7 +155,7 @@ async def redact_event(
 
 async def get_event(conn: AsyncConnection, event_id: str) -> StoredEvent | None:
     row = (await conn.execute(select(events).where(events.c.event_id == event_id))).first()
-    return _from_row(row) if row else None
+    return (await _events(conn, [row]))[0] if row else None
 
 
 async def get_events(conn: AsyncConnection, event_ids: Iterable[str]) -> dict[str, StoredEvent]:
@@ -121,7 +163,7 @@ async def get_events(conn: AsyncConnection, event_ids: Iterable[str]) -> dict[st
     if not ids:
         return {}
     rows = await conn.execute(select(events).where(events.c.event_id.in_(ids)))
-    return {r.event_id: _from_row(r) for r in rows}
+    return {e.event_id: e for e in await _events(conn, rows)}
 
 
 async def room_timeline(
@@ -156,7 +198,7 @@ async def room_timeline(
         query = query.where(events.c.sender.not_in(not_senders))
     order = events.c.stream_pos.desc() if backwards else events.c.stream_pos.asc()
     rows = await conn.execute(query.order_by(order).limit(limit))
-    return [_from_row(r) for r in rows]
+    return await _events(conn, rows)
 
 
 async def rooms_with_events_since(
@@ -205,7 +247,7 @@ async def state_before(
     rows = await conn.execute(
         select(events).join(sub, events.c.stream_pos == sub.c.pos).order_by(events.c.stream_pos)
     )
-    return [_from_row(r) for r in rows]
+    return await _events(conn, rows)
 
 
 async def current_state_events(
@@ -228,7 +270,7 @@ async def current_state_events(
     if types is not None:
         query = query.where(current_state.c.type.in_(types))
     rows = await conn.execute(query.order_by(events.c.stream_pos))
-    return [_from_row(r) for r in rows]
+    return await _events(conn, rows)
 
 
 async def current_state_map(
@@ -360,6 +402,7 @@ async def delete_txns_for_device(conn: AsyncConnection, user_id: str, device_id:
     )
 
 
-def events_from_rows(rows: Iterable[Row[Any]]) -> list[StoredEvent]:
-    """Stored events from rows of ``select(events)`` (for queries in other repositories)."""
-    return [_from_row(r) for r in rows]
+async def events_from_rows(conn: AsyncConnection, rows: Iterable[Row[Any]]) -> list[StoredEvent]:
+    """Stored events from rows of ``select(events)`` (for queries in other repositories),
+    sealed content decrypted: every reader of ``events.content`` goes through here."""
+    return await _events(conn, rows)

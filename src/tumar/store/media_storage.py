@@ -61,8 +61,9 @@ class MediaReader(Protocol):
 
 
 class MediaStorage(Protocol):
-    async def writer(self) -> MediaWriter:
-        """Start a new object."""
+    async def writer(self, key: str | None = None) -> MediaWriter:
+        """Start a new object; ``key`` is the key it will be committed under, when known (an
+        encrypting storage binds the bytes to it)."""
         ...
 
     async def open(self, key: str) -> MediaReader:
@@ -97,7 +98,7 @@ class FileMediaStorage:
     def path(self, key: str) -> Path:
         return self.root / "objects" / check_key(key)
 
-    async def writer(self) -> MediaWriter:
+    async def writer(self, key: str | None = None) -> MediaWriter:
         def start() -> tuple[BinaryIO, Path]:
             self._tmp.mkdir(parents=True, exist_ok=True)
             if not self._swept:

@@ -213,4 +213,4 @@ async def recent_events(
         .order_by(events.c.stream_pos.desc())
         .limit(limit)
     )
-    return events_from_rows(rows)
+    return await events_from_rows(conn, rows)

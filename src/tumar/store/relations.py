@@ -142,7 +142,7 @@ async def children(
     query = query.order_by(order)
     if limit is not None:
         query = query.limit(limit)
-    return events_from_rows(await conn.execute(query))
+    return await events_from_rows(conn, await conn.execute(query))
 
 
 async def aggregates(
@@ -204,7 +204,7 @@ async def events_at(conn: AsyncConnection, positions: Iterable[int]) -> dict[int
     if not wanted:
         return {}
     rows = await conn.execute(select(events).where(events.c.stream_pos.in_(wanted)))
-    return {e.stream_pos: e for e in events_from_rows(rows)}
+    return {e.stream_pos: e for e in await events_from_rows(conn, rows)}
 
 
 @dataclass(frozen=True, slots=True)

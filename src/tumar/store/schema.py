@@ -403,8 +403,13 @@ audit_log = Table(
     Column("ip", Text),
     Column("before", Text),
     Column("after", Text),
+    # The hash chain (migration 0009, see policy/audit_chain.py): the previous row's hash and
+    # this row's. prev_hash is unique, so the chain can never fork.
+    Column("prev_hash", Text, nullable=False),
+    Column("row_hash", Text, nullable=False),
     Index("audit_log_ts", "ts"),
     Index("audit_log_target", "target_type", "target_id"),
+    Index("audit_log_prev_hash", "prev_hash", unique=True),
 )
 
 # Failed-login counters per account and per client address, shared by every node.
@@ -586,7 +591,36 @@ presence = Table(
 
 # ---- classification (issue 6): labels, migration 0006 ----
 
+# Each room's current label and audience, materialised from its ``kz.tumar.classification``
+# state in the same transaction, for queries by label (retention, encryption at rest, the
+# admin console). A room without a row has no label event and counts as the default label.
+room_labels = Table(
+    "room_labels",
+    metadata,
+    Column("room_id", Text, primary_key=True),
+    Column("label", Text, nullable=False),
+    Column("kinds", Text),  # JSON list of person kinds; NULL: any
+    Column("orgs", Text),  # JSON list of organisation codes; NULL: any
+    Column("stream_pos", BigInteger, nullable=False),
+    Column("updated_ts", BigInteger, nullable=False),
+    Index("room_labels_label", "label"),
+)
+
 # ---- DLP fingerprints (issue 6), migration 0007 ----
+
+# Keyed content fingerprints (``policy/fingerprint.py``) of messages in rooms labelled above the
+# lowest label: one row per fingerprint and room, ``stream_pos`` the latest event that had it
+# (so a retention purge by room and position keeps what later messages still carry). Lookups go
+# by ``fp`` (the primary key; WITHOUT ROWID on SQLite, so the key is the table).
+content_fingerprints = Table(
+    "content_fingerprints",
+    metadata,
+    Column("fp", BigInteger, primary_key=True, autoincrement=False),
+    Column("room_id", Text, primary_key=True),
+    Column("stream_pos", BigInteger, nullable=False),
+    Index("content_fingerprints_room", "room_id", "stream_pos"),
+    sqlite_with_rowid=False,
+)
 
 # ---- encryption at rest (issue 6), migration 0008 ----
 
@@ -603,7 +637,120 @@ data_keys = Table(
 )
 
 # ---- audit hash chain (issue 6), migration 0009 ----
+# Signed checkpoints of the audit chain: "the row at seq had this hash", signed with Ed25519.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("row_hash", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("key_id", Text, nullable=False),
+    Column("signature", Text, nullable=False),  # base64 of the 64-byte Ed25519 signature
+)
 
 # ---- retention and legal hold (issue 6), migration 0010 ----
 
+# Legal holds: while a hold is active (``lifted_ts`` NULL), the retention job purges nothing of
+# its room (``target_type`` room) or nothing sent by its person (``person``: a directory person
+# id; ``user``: an account, with ``person_id`` when the account belongs to a person).
+# ``org_code`` is the organisation whose security officers may see and lift the hold.
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("hold_id", Text, primary_key=True),
+    Column("target_type", Text, nullable=False),
+    Column("target_id", Text, nullable=False),
+    Column("person_id", Text),
+    Column("org_code", Text),
+    Column("reason", Text, nullable=False),
+    Column("placed_by", Text, nullable=False),
+    Column("placed_ts", BigInteger, nullable=False),
+    Column("lifted_by", Text),
+    Column("lifted_ts", BigInteger),
+    Column("lift_reason", Text),
+    Index("legal_holds_target", "target_type", "target_id"),
+)
+
+# One row per retention run that purged something, or that a person asked for: what it purged.
+# ``status``: running, done, or failed (batches committed before a failure stay purged).
+retention_runs = Table(
+    "retention_runs",
+    metadata,
+    Column("run_id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("trigger", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("started_ts", BigInteger, nullable=False),
+    Column("finished_ts", BigInteger),
+    Column("status", Text, nullable=False),
+    Column("events_purged", BigInteger, nullable=False),
+    Column("media_deleted", BigInteger, nullable=False),
+    Column("rooms", BigInteger, nullable=False),
+)
+
 # ---- government notifications (issue 7), migration 0011 ----
+
+# A notification is stored once, with its audience (``audience``: the author's spec; ``plan``:
+# the checked, set-based form every query reads). ``version`` counts what recipients see
+# (1 = as sent; each correction and the withdrawal add one); ``remind_round`` counts reminder
+# rounds. ``rev`` is the stream position of the last change recipients must see.
+gov_notices = Table(
+    "gov_notices",
+    metadata,
+    Column("notice_id", Text, primary_key=True),
+    Column("author", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("priority", Text, nullable=False),  # information | important | urgent
+    Column("attachments", Text),  # JSON list of {url, name, mimetype, size}, or NULL
+    Column("ack_required", Boolean, nullable=False),
+    Column("deadline_ts", BigInteger),
+    Column("audience", Text, nullable=False),
+    Column("plan", Text, nullable=False),
+    Column("org_code", Text),  # for the audit log: the first organisation of the audience
+    Column("status", Text, nullable=False),  # draft | scheduled | sent | withdrawn
+    Column("version", Integer, nullable=False),
+    Column("remind_round", Integer, nullable=False),
+    Column("last_remind_ts", BigInteger),
+    Column("escalated_ts", BigInteger),
+    Column("send_at_ts", BigInteger),
+    Column("sent_ts", BigInteger),
+    Column("withdrawn_ts", BigInteger),
+    Column("withdraw_reason", Text),
+    Column("recipients_at_send", Integer),
+    Column("rev", BigInteger, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("updated_ts", BigInteger, nullable=False),
+    Index("gov_notices_status", "status", "sent_ts"),
+)
+
+# Per recipient, only what happened to them: delivered (the event in their notice room, and
+# the version and reminder round they have seen), read, acknowledged. No row until delivery.
+gov_notice_recipients = Table(
+    "gov_notice_recipients",
+    metadata,
+    Column("notice_id", Text, primary_key=True),
+    Column("user_id", Text, primary_key=True),
+    Column("person_id", Text),
+    Column("room_id", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("stream_pos", BigInteger, nullable=False),
+    Column("delivered_ts", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("remind_round", Integer, nullable=False),
+    Column("read_ts", BigInteger),
+    Column("ack_ts", BigInteger),
+    Column("ack_via", Text),  # api | reaction | web
+    Index("gov_notice_recipients_event", "event_id"),
+    Index("gov_notice_recipients_user", "user_id", "delivered_ts"),
+)
+
+# Escalations to unit heads after a deadline: one per notification and organisation.
+gov_notice_escalations = Table(
+    "gov_notice_escalations",
+    metadata,
+    Column("notice_id", Text, primary_key=True),
+    Column("org_code", Text, primary_key=True),
+    Column("head_user_id", Text, nullable=False),
+    Column("overdue", Integer, nullable=False),
+    Column("sent_ts", BigInteger, nullable=False),
+)

@@ -12,7 +12,7 @@ words must match. Nothing a client types reaches the query syntax of either data
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,23 +46,33 @@ _TSVECTOR = func.to_tsvector(literal_column("'simple'"), event_search.c.value)
 
 def words(term: str) -> list[str]:
     """The words of a search term (letters and digits), lower case, at most ``MAX_TERMS``."""
-    return [w.lower() for w in _WORD.findall(term)][:MAX_TERMS]
+    return all_words(term)[:MAX_TERMS]
 
 
-async def index_event(conn: AsyncConnection, ev: StoredEvent) -> None:
+def all_words(text: str) -> list[str]:
+    """Every word of ``text`` (letters and digits), lower case."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+async def index_event(
+    conn: AsyncConnection, ev: StoredEvent, blind: Callable[[str], str] | None = None
+) -> None:
+    """Index the searchable text of ``ev``; with ``blind`` (an event sealed at rest), the
+    blind index that function makes of the text is stored instead of the text."""
     field = SEARCHABLE.get(ev.type)
     if field is None:
         return
     value = ev.content.get(field)
     if not isinstance(value, str) or not value.strip():
         return
+    value = value[:MAX_VALUE]
     await conn.execute(
         insert(event_search).values(
             stream_pos=ev.stream_pos,
             event_id=ev.event_id,
             room_id=ev.room_id,
             key=f"content.{field}",
-            value=value[:MAX_VALUE],
+            value=blind(value) if blind is not None else value,
         )
     )
 
@@ -89,6 +99,9 @@ class SearchQuery:
     types: Sequence[str] | None = None
     not_types: Sequence[str] = ()
     by_rank: bool = True
+    blind: Sequence[Sequence[str]] = ()
+    """Alternatives to ``words`` for sealed events: per sealed room, the words as that room's
+    blind tokens (matched exactly, since every prefix was indexed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +151,17 @@ async def search(
     source: FromClause
     if is_sqlite:
         match = " ".join('"' + w.replace('"', "") + '"*' for w in query.words)
+        if query.blind:
+            groups = [match, *(" ".join(f'"{t}"' for t in group) for group in query.blind)]
+            match = " OR ".join(f"({g})" for g in groups)
         rank = -func.bm25(literal_column("event_search_fts"))
         source = event_search.join(_fts, _fts.c.rowid == event_search.c.stream_pos)
         matches = literal_column("event_search_fts").op("MATCH")(bindparam("fts_query", match))
     else:
         tsquery = " & ".join(f"'{w}':*" for w in query.words)
+        if query.blind:
+            groups = [tsquery, *(" & ".join(f"'{t}'" for t in group) for group in query.blind)]
+            tsquery = " | ".join(f"({g})" for g in groups)
         ts = func.to_tsquery(literal_column("'simple'"), tsquery)
         rank = func.ts_rank(_TSVECTOR, ts)
         source = event_search

@@ -11,11 +11,26 @@ from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
 from tumar import __version__
-from tumar.api.admin import accounts, audit, imports, mfa, orgs, people, roles, rollout
+from tumar.api.admin import (
+    accounts,
+    audit,
+    compliance,
+    imports,
+    labels,
+    mfa,
+    notices,
+    orgs,
+    people,
+    retention,
+    roles,
+    rollout,
+)
 from tumar.api.admin.base import PREFIX
 from tumar.api.http import ok
 
-MODULES = [orgs, people, roles, audit, rollout, mfa, imports, accounts]
+MODULES = [orgs, people, roles, audit, rollout, mfa, imports, accounts, retention, compliance]
+MODULES.append(notices)
+MODULES.append(labels)
 
 
 def build_router() -> APIRouter:

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from pydantic import BaseModel
 
+from tumar.api.admin.denials import record_admin_denial
 from tumar.api.http import Auth, Svc
+from tumar.errors import MatrixError
 from tumar.policy.roles import Actor
 
 PREFIX = "/_tumar/admin/v1"
 
 
-async def get_actor(requester: Auth, svc: Svc) -> Actor:
-    return await svc.directory.actor_for(requester)
+async def get_actor(request: Request, requester: Auth, svc: Svc) -> AsyncIterator[Actor]:
+    """The administrator. A request refused with 403 (no role, out of scope) is audited as
+    ``denied.admin`` in its own transaction (the refused command's rolled back)."""
+    try:
+        yield await svc.directory.actor_for(requester)
+    except MatrixError as exc:
+        if exc.status == 403:
+            await record_admin_denial(request, requester, svc, exc)
+        raise
 
 
 AdminActor = Annotated[Actor, Depends(get_actor)]

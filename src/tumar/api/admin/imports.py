@@ -9,6 +9,7 @@ the format: ``text/csv`` (with an optional ``charset``), the XLSX media type, or
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from typing import IO, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from tumar.api.admin.base import AdminActor
+from tumar.api.admin.import_progress import NDJSON, stream_import, wants_progress
 from tumar.api.http import Svc, ok, too_large
 from tumar.core.imports import ImportOptions, file_error
 from tumar.errors import MatrixError
@@ -145,11 +147,24 @@ def _file_body(what: str) -> dict[str, Any]:
     }
 
 
+PROGRESS_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The report; with `Accept: application/x-ndjson`, JSON Lines of "
+        '`{"progress": {"phase", "done", "total"}}` while the import runs, then '
+        '`{"report": ...}` or `{"error": {"status", "errcode", "error"}}`.',
+        "content": {NDJSON: {"schema": {"type": "string"}}},
+    }
+}
 DryRun = Query(False, description="Report what the import would do; change nothing.")
 Limit = Query(1000, ge=0, le=100_000, description="Entries listed per kind in the report")
 
 
-@router.post("/people/import", response_model=StaffImportReport, openapi_extra=_file_body("staff"))
+@router.post(
+    "/people/import",
+    response_model=StaffImportReport,
+    responses=PROGRESS_DOC,
+    openapi_extra=_file_body("staff"),
+)
 async def import_people(
     request: Request,
     actor: AdminActor,
@@ -175,13 +190,21 @@ async def import_people(
         max_unpacked_bytes=16 * svc.settings.import_max_bytes,
         detail_limit=limit,
     )
-    with await _spool(request, svc.settings.import_max_bytes) as body:
+    body = await _spool(request, svc.settings.import_max_bytes)
+    if wants_progress(request):
+        return await stream_import(
+            partial(svc.staff_import.do_import_people, actor, body, options), body.close
+        )
+    with body:
         report = await svc.staff_import.do_import_people(actor, body, options)
     return ok(report.as_dict())
 
 
 @router.post(
-    "/orgs/import", response_model=OrgImportReport, openapi_extra=_file_body("organisation")
+    "/orgs/import",
+    response_model=OrgImportReport,
+    responses=PROGRESS_DOC,
+    openapi_extra=_file_body("organisation"),
 )
 async def import_orgs(
     request: Request, actor: AdminActor, svc: Svc, dry_run: bool = DryRun, limit: int = Limit
@@ -194,7 +217,12 @@ async def import_orgs(
         max_unpacked_bytes=16 * svc.settings.import_max_bytes,
         detail_limit=limit,
     )
-    with await _spool(request, svc.settings.import_max_bytes) as body:
+    body = await _spool(request, svc.settings.import_max_bytes)
+    if wants_progress(request):
+        return await stream_import(
+            partial(svc.org_import.do_import_orgs, actor, body, options), body.close
+        )
+    with body:
         report = await svc.org_import.do_import_orgs(actor, body, options)
     return ok(report.as_dict())
 

@@ -192,6 +192,9 @@ class GrantList(BaseModel):
 class WhoAmI(BaseModel):
     user_id: str
     grants: list[dict[str, str]]
+    permissions: list[str] = Field(
+        description="Every permission that some grant carries (somewhere in its scope)"
+    )
 
 
 class AuditOut(BaseModel):
@@ -205,6 +208,8 @@ class AuditOut(BaseModel):
     ip: str | None
     before: dict[str, object] | None
     after: dict[str, object] | None
+    prev_hash: str
+    row_hash: str
 
 
 class AuditPage(BaseModel):

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from tumar.api.admin.base import AdminActor, body_doc
 from tumar.api.admin.models import GrantIn, GrantList, GrantOut, RoleName, WhoAmI
 from tumar.api.http import Body, Svc, ok, parse
-from tumar.policy.roles import Role
+from tumar.policy.roles import Permission, Role
 from tumar.store.directory import GrantRow
 
 router = APIRouter(tags=["roles"])
@@ -27,7 +27,8 @@ def _grant(g: GrantRow) -> dict[str, object]:
 @router.get("/whoami", response_model=WhoAmI)
 async def whoami(actor: AdminActor) -> Response:
     grants = [{"role": g.role.value, "org_code": g.org_code} for g in actor.grants]
-    return ok({"user_id": actor.user_id, "grants": grants})
+    permissions = sorted(p.value for p in Permission if actor.scopes(p))
+    return ok({"user_id": actor.user_id, "grants": grants, "permissions": permissions})
 
 
 @router.get("/roles", response_model=GrantList)
