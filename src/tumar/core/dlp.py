@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tumar.config import Settings
 from tumar.core.classification import room_label
 from tumar.core.data_keys import DataKeyring
-from tumar.errors import MatrixError, PolicyDenied
+from tumar.errors import PolicyDenied
 from tumar.policy.chain import DlpMatch, Facts, Subject, judge
 from tumar.policy.dlp import SEND_RULES
 from tumar.policy.fingerprint import fingerprint_texts, message_texts
