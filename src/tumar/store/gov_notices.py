@@ -348,6 +348,9 @@ def _receipt_after(room_id: Any, user_id: Any, stream_pos: Any) -> Any:
         .where(
             receipts.c.room_id == room_id,
             receipts.c.user_id == user_id,
+            # The event is in the room too: lets the planner use events_room_pos, whatever
+            # it believes about the size of the tables.
+            events.c.room_id == room_id,
             events.c.stream_pos >= stream_pos,
         )
     )
