@@ -137,11 +137,11 @@ async def test_protected_content_is_sealed_and_members_read_plaintext(api: Api) 
     assert bodies(await search(api, bob, "ОТЧЁТ")) == ["* Отчёт готов"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # reads the database file
 async def test_sqlite_file_holds_no_plaintext_of_protected_messages(
     api: Api, settings: Settings
 ) -> None:
-    if not settings.effective_database_url.startswith("sqlite"):
-        pytest.skip("reads the SQLite database file")
+    assert settings.effective_database_url.startswith("sqlite")
     alice, bob, protected, internal = await rooms(api)
     sent = [await api.send(alice, protected, f"{SECRET} number {n}") for n in range(5)]
     await api.send(bob, internal, OPEN)
