@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
 
-from harness import add_backend_args, backend_list, bench_settings, fresh_schema
+from harness import add_backend_args, backend_list, bench_settings, in_scratch
 from tumar.core.directory import cli_actor
 from tumar.core.letters import letters_csv
 from tumar.core.services import Services, build_services
@@ -70,9 +69,12 @@ async def fill(svc: Services, count: int) -> None:
 
 
 async def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix=f"tumar-activation-{backend}-") as tmp:
-        async with fresh_schema(backend, args.pg_url, "activation_bench_") as schema:
-            return await bench_in(backend, args, Path(tmp), schema)
+    return await in_scratch(
+        backend,
+        args.pg_url,
+        "activation_bench",
+        lambda tmp, schema: bench_in(backend, args, tmp, schema),
+    )
 
 
 async def bench_in(

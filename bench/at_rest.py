@@ -28,7 +28,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from harness import add_backend_args, backend_list, bench_settings, fresh_schema
+from harness import add_backend_args, backend_list, bench_settings, in_scratch
 from tumar.core.at_rest import NONCE_BYTES, AtRest, blind_text, event_aad, search_key
 from tumar.core.requester import Requester
 from tumar.core.room_creation import RoomPlan
@@ -144,9 +143,12 @@ async def bench_media(storage: MediaStorage, size: int) -> dict[str, float]:
 
 
 async def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix=f"tumar-at-rest-bench-{backend}-") as tmp:
-        async with fresh_schema(backend, args.pg_url, "at_rest_bench_") as schema:
-            return await bench_in(backend, args, Path(tmp), schema)
+    return await in_scratch(
+        backend,
+        args.pg_url,
+        "at_rest_bench",
+        lambda tmp, schema: bench_in(backend, args, tmp, schema),
+    )
 
 
 async def bench_in(

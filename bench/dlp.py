@@ -26,7 +26,6 @@ import asyncio
 import os
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
-from harness import add_backend_args, backend_list, bench_settings, fresh_schema
+from harness import add_backend_args, backend_list, bench_settings, in_scratch
 from tumar.core.dlp import KEY_SCOPE
 from tumar.core.requester import Requester
 from tumar.core.room_creation import RoomPlan
@@ -123,9 +122,9 @@ async def fill(svc: Services, rooms: list[str], messages: int) -> list[str]:
 
 
 async def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix=f"tumar-dlp-bench-{backend}-") as tmp:
-        async with fresh_schema(backend, args.pg_url, "dlp_bench_") as schema:
-            return await bench_in(backend, args, Path(tmp), schema)
+    return await in_scratch(
+        backend, args.pg_url, "dlp_bench", lambda tmp, schema: bench_in(backend, args, tmp, schema)
+    )
 
 
 async def bench_in(

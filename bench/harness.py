@@ -660,6 +660,19 @@ async def fresh_schema(backend: str, pg_url: str, prefix: str) -> AsyncIterator[
         await pg_admin(pg_url, f'DROP SCHEMA "{schema}" CASCADE')
 
 
+async def in_scratch(
+    backend: str,
+    pg_url: str,
+    name: str,
+    body: Callable[[Path, str | None], Awaitable[T]],
+) -> T:
+    """Run ``body(workdir, schema)`` in a fresh temporary directory and, for PostgreSQL, a
+    fresh schema (see :func:`fresh_schema`); both are removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"tumar-{name}-{backend}-") as tmp:
+        async with fresh_schema(backend, pg_url, f"{name}_") as schema:
+            return await body(Path(tmp), schema)
+
+
 def bench_settings(
     backend: str, workdir: Path, pg_url: str, schema: str | None, **overrides: Any
 ) -> Settings:

@@ -26,7 +26,6 @@ import asyncio
 import os
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, text
 
-from harness import add_backend_args, backend_list, bench_settings, fresh_schema
+from harness import add_backend_args, backend_list, bench_settings, in_scratch
 from tumar.app import build_app
 from tumar.core.directory import cli_actor
 from tumar.core.services import Services, build_services
@@ -231,9 +230,12 @@ async def timed(
 
 
 async def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="tumar-rollout-bench-") as tmp:
-        async with fresh_schema(backend, args.pg_url, "rollout_bench_") as schema:
-            return await bench_in(backend, args, Path(tmp), schema)
+    return await in_scratch(
+        backend,
+        args.pg_url,
+        "rollout_bench",
+        lambda tmp, schema: bench_in(backend, args, tmp, schema),
+    )
 
 
 async def bench_in(
