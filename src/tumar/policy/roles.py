@@ -21,6 +21,7 @@ class Role(StrEnum):
     SECURITY_OFFICER = "security_officer"
     COMMS_OFFICER = "comms_officer"
     REGISTRY_CLERK = "registry_clerk"
+    SIGNATORY = "signatory"
 
 
 class Permission(StrEnum):
@@ -35,6 +36,9 @@ class Permission(StrEnum):
     LABELS_MANAGE = "labels.manage"  # lower room labels (with a reason), DLP rules
     LEGAL_HOLD = "legal_hold"  # place and lift legal holds on rooms and people
     NOTIFY = "notify"  # author, send, correct and withdraw government notifications
+    DEVICES_MANAGE = "devices.manage"  # device policies, enrolment tokens, devices, commands
+    LETTERS_REGISTER = "letters.register"  # registry journal: register, deliver, number letters
+    LETTERS_SIGN = "letters.sign"  # sign official letters for the organisation
     OPERATOR = "operator"  # deployment-wide settings
 
 
@@ -58,17 +62,21 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.AUDIT_EXPORT,
             Permission.LABELS_MANAGE,
             Permission.LEGAL_HOLD,
+            Permission.DEVICES_MANAGE,
         }
     ),
     Role.COMMS_OFFICER: frozenset({Permission.DIRECTORY_READ, Permission.NOTIFY}),
-    Role.REGISTRY_CLERK: frozenset({Permission.DIRECTORY_READ}),
+    Role.REGISTRY_CLERK: frozenset({Permission.DIRECTORY_READ, Permission.LETTERS_REGISTER}),
+    Role.SIGNATORY: frozenset({Permission.DIRECTORY_READ, Permission.LETTERS_SIGN}),
 }
 
 # Which roles a holder of ROLES_GRANT may hand out. Security officers are appointed by the
 # operator only, so that the people they watch cannot appoint or remove them.
 GRANTABLE: dict[Role, frozenset[Role]] = {
     Role.OPERATOR: frozenset(Role),
-    Role.ORG_ADMIN: frozenset({Role.ORG_ADMIN, Role.COMMS_OFFICER, Role.REGISTRY_CLERK}),
+    Role.ORG_ADMIN: frozenset(
+        {Role.ORG_ADMIN, Role.COMMS_OFFICER, Role.REGISTRY_CLERK, Role.SIGNATORY}
+    ),
 }
 
 

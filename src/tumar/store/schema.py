@@ -754,3 +754,15 @@ gov_notice_escalations = Table(
     Column("overdue", Integer, nullable=False),
     Column("sent_ts", BigInteger, nullable=False),
 )
+
+# ---- device policy and conditional access (issue 8), migration 0012 ----
+# (tables of the device helper go here)
+# ---- end of device policy ----
+
+# ---- registered official correspondence (issue 10), migration 0013 ----
+# (tables of the letters helper go here)
+# ---- end of correspondence ----
+
+# ---- notices served from one row (issue 7), migration 0014 ----
+# (tables of the notice-delivery work go here)
+# ---- end of notices served from one row ----

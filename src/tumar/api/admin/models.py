@@ -23,7 +23,9 @@ OrgKind = Literal[
 ]
 PersonKind = Literal["official", "external"]
 PersonStatus = Literal["active", "departed"]
-RoleName = Literal["operator", "org_admin", "security_officer", "comms_officer", "registry_clerk"]
+RoleName = Literal[
+    "operator", "org_admin", "security_officer", "comms_officer", "registry_clerk", "signatory"
+]
 # The literals above are the policy's own lists, spelt out for the type checker.
 assert get_args(OrgKind) == ORG_KINDS
 assert get_args(PersonKind) == PERSON_KINDS

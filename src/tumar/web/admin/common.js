@@ -15,9 +15,11 @@ const ROLE_PERMISSIONS = {
   ],
   security_officer: [
     "directory.read", "audit.read", "audit.export", "labels.manage", "legal_hold",
+    "devices.manage",
   ],
   comms_officer: ["directory.read", "notify"],
-  registry_clerk: ["directory.read"],
+  registry_clerk: ["directory.read", "letters.register"],
+  signatory: ["directory.read", "letters.sign"],
 };
 
 /** Whether the signed-in user holds `permission` somewhere in their scope. */
