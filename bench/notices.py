@@ -39,6 +39,7 @@ from harness import (
     Api,
     CpuMeter,
     MatrixError,
+    PySpy,
     User,
     add_backend_args,
     add_run_args,
@@ -250,7 +251,8 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 body = {"title": f"Bench notification {n}", "body": "Please read **this**.",
                         "priority": "urgent", "audience": {"orgs": ["gov"]},
                         "ack_required": True, "send": True}  # fmt: skip
-                with CpuMeter(server, backend == "postgres") as cpu:
+                spy = PySpy(args.profile, server.pid, f"notices-{backend}-{n}")
+                with CpuMeter(server, backend == "postgres") as cpu, spy:
                     started = time.perf_counter()
                     resp = await admin.post(f"{ADMIN}/notices", json=body)
                     accepted = time.perf_counter() - started
@@ -345,6 +347,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--settle", type=float, default=300.0, help="most seconds for initial syncs")
     p.add_argument("--wait-seconds", type=float, default=180.0, help="per notification")
     p.add_argument("--report-runs", type=int, default=5)
+    p.add_argument(
+        "--profile", type=Path, help="sample each delivery with py-spy into this directory"
+    )
     args = p.parse_args(argv)
     run_main(args, argv, run_backend, render, server_env={}, name="notices")
 

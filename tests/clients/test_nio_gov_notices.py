@@ -10,7 +10,15 @@ import datetime
 
 import httpx
 import pytest
-from nio import AsyncClient, LoginResponse, RegisterResponse, RoomMessageNotice, SyncResponse
+from nio import (
+    AsyncClient,
+    DownloadResponse,
+    LoginResponse,
+    RegisterResponse,
+    RoomMessageFile,
+    RoomMessageNotice,
+    SyncResponse,
+)
 
 from tests.support.harness import PASSWORD, LiveServer
 from tumar.config import Settings
@@ -64,26 +72,52 @@ async def test_receive_and_acknowledge_by_reaction(
         )  # fmt: skip
         auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
         deadline = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
+        uploaded = await http.post(
+            "/_matrix/media/v3/upload", headers={**auth, "Content-Type": "application/pdf"},
+            params={"filename": "agenda.pdf"}, content=b"%PDF-1.4 agenda",
+        )  # fmt: skip
+        assert uploaded.status_code == 200, uploaded.text
+        mxc = uploaded.json()["content_uri"]
         sent = await http.post(
             f"{ADMIN}/notices",
             headers=auth,
             json={"title": "Жиналыс", "body": "Meeting at **15:00** in room 4.",
                   "priority": "urgent", "audience": {"orgs": ["gov"]}, "ack_required": True,
-                  "deadline": deadline.isoformat(), "send": True},
+                  "deadline": deadline.isoformat(), "send": True,
+                  "attachments": [{"url": mxc, "name": "agenda.pdf",
+                                   "mimetype": "application/pdf"}]},
         )  # fmt: skip
         assert sent.status_code == 201, sent.text
         notice_id = sent.json()["notice_id"]
 
-        async def find() -> tuple[str, RoomMessageNotice]:
+        async def find() -> tuple[str, RoomMessageNotice, RoomMessageFile]:
+            found: dict[str, tuple[str, RoomMessageNotice | RoomMessageFile]] = {}
             while True:
                 sync = await official.sync(timeout=5_000)
                 assert isinstance(sync, SyncResponse), sync
                 for room_id, room in sync.rooms.join.items():
                     for event in room.timeline.events:
-                        if isinstance(event, RoomMessageNotice) and event.sender == NOTICES:
-                            return room_id, event
+                        if event.sender != NOTICES:
+                            continue
+                        if isinstance(event, RoomMessageNotice):
+                            found["notice"] = (room_id, event)
+                        elif isinstance(event, RoomMessageFile):
+                            found["file"] = (room_id, event)
+                if "notice" in found and "file" in found:
+                    (room_id, notice), (_, file) = found["notice"], found["file"]
+                    assert isinstance(notice, RoomMessageNotice)
+                    assert isinstance(file, RoomMessageFile)
+                    return room_id, notice, file
 
-        room_id, notice = await asyncio.wait_for(find(), WAIT_S)
+        room_id, notice, file = await asyncio.wait_for(find(), WAIT_S)
+        # The attachment: an m.file after the notice, referring to it, downloadable.
+        assert (file.url, file.body) == (mxc, "agenda.pdf")
+        assert file.source["content"]["m.relates_to"] == {
+            "rel_type": "m.reference", "event_id": notice.event_id,
+        }  # fmt: skip
+        got = await official.download(mxc)
+        assert isinstance(got, DownloadResponse), got
+        assert got.body == b"%PDF-1.4 agenda"
         assert "Жиналыс" in notice.body and "15:00" in notice.body
         fields = notice.source["content"]["kz.tumar.notification"]
         assert (fields["id"], fields["priority"], fields["ack_required"]) == (

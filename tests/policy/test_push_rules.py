@@ -16,9 +16,12 @@ from tumar.policy.push_rules import default_push_rules, localpart
 SPEC = Path("/work/shared/matrix-spec/data/api/client-server/definitions")
 USER = "@alice.smith:example.org:8448"
 
-# The spec's predefined rules, in the spec's order, with their kinds.
+# The spec's predefined rules, in the spec's order, with their kinds; plus tumar's one
+# server-default rule (urgent government notifications highlight), deliberately placed right
+# before `.m.rule.suppress_notices`, which would otherwise silence them (docs/notifications.md).
 OVERRIDE = [
     ".m.rule.master",
+    ".kz.tumar.rule.urgent_notice",
     ".m.rule.suppress_notices",
     ".m.rule.invite_for_me",
     ".m.rule.member_event",
@@ -163,6 +166,19 @@ def test_user_id_appears_where_the_spec_says() -> None:
     ("rule_id", "conditions", "actions"),
     [
         (".m.rule.master", [], []),
+        (
+            ".kz.tumar.rule.urgent_notice",
+            [
+                {"kind": "event_match", "key": "type", "pattern": "m.room.message"},
+                {
+                    "kind": "event_property_is",
+                    "key": "content.kz\\.tumar\\.notification.priority",
+                    "value": "urgent",
+                },
+                {"kind": "sender_notification_permission", "key": "room"},
+            ],
+            ["notify", {"set_tweak": "sound", "value": "default"}, {"set_tweak": "highlight"}],
+        ),
         (
             ".m.rule.suppress_notices",
             [{"kind": "event_match", "key": "content.msgtype", "pattern": "m.notice"}],

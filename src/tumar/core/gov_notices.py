@@ -4,8 +4,8 @@ recipient side (inbox, read, acknowledge) and the reminder run. Reports are in
 ``docs/notifications.md``.
 
 Every authoring command is one transaction with its audit row. Sending writes one row and
-allocates one stream position, then rings one doorbell naming the audience: nothing is written
-per recipient until they sync.
+allocates one stream position, then rings one doorbell with the notifications marker: nothing
+is written per recipient until delivery (``core/gov_notices_delivery.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tumar.bus.base import Bus, Doorbell
 from tumar.clock import Clock
 from tumar.config import Settings
-from tumar.core import audit
+from tumar.core import audit, media_access
 from tumar.core.directory import check, out_of_scope, who
 from tumar.core.gov_notices_content import PRIORITIES, notice_content
 from tumar.core.gov_notices_delivery import MARKER, NoticeDelivery
@@ -27,10 +27,12 @@ from tumar.core.requester import Requester
 from tumar.errors import MatrixError, not_found
 from tumar.policy import audience as rules
 from tumar.policy.audience import AudienceSpec, Plan
+from tumar.policy.media import referenced_media
 from tumar.policy.notice_markdown import UnsafeContent, check_title, render
 from tumar.policy.roles import Actor, Permission
 from tumar.store import directory as directory_store
 from tumar.store import gov_notices as store
+from tumar.store import media as media_store
 from tumar.store.db import Database
 from tumar.store.gov_notices import Delivery, Notice
 
@@ -92,6 +94,23 @@ class GovNoticeService:
         self.delivery = delivery
 
     # ---- checks -------------------------------------------------------------------------------
+
+    async def _check_attachments(
+        self, conn: AsyncConnection, actor: Actor, attachments: tuple[dict[str, Any], ...]
+    ) -> None:
+        """Each attachment is media the author may see (uploaded by them, or shown in a room
+        of theirs): delivery lets every recipient's notice room show it."""
+        for item in attachments:
+            media_ids = referenced_media({"url": item.get("url")}, self._settings.server_name)
+            allowed = bool(media_ids)
+            for media_id in sorted(media_ids):
+                found = await media_store.get_media(conn, media_id)
+                if found is None or not await media_access.may_see(conn, actor.user_id, found):
+                    allowed = False
+            if not allowed:
+                raise MatrixError(
+                    400, "M_INVALID_PARAM", f"There is no media {item.get('url')} you may attach."
+                )
 
     async def _plan(self, conn: AsyncConnection, actor: Actor, spec: AudienceSpec) -> Plan:
         codes = sorted({*spec.orgs, *spec.exclude_orgs})
@@ -170,6 +189,7 @@ class GovNoticeService:
         now = self._clock.now_ms()
         async with self._db.write() as conn:
             p = await self._plan(conn, actor, draft.audience)
+            await self._check_attachments(conn, actor, draft.attachments)
             n = Notice(
                 notice_id="n_" + secrets.token_hex(8),
                 author=actor.user_id,
@@ -222,6 +242,8 @@ class GovNoticeService:
                       n.send_at_ts, tuple(n.attachments))
             )  # fmt: skip
             n = replace(n, plan=await self._plan(conn, actor, n.audience))
+            if not actor.user_id.startswith("scheduler:"):
+                await self._check_attachments(conn, actor, tuple(n.attachments))
             await store.update_notice(conn, n.notice_id, plan=store.notice_values(n)["plan"])
             n, users = await self._send_in(conn, actor, n)
         if n.status == "sent":
@@ -239,8 +261,8 @@ class GovNoticeService:
                 org_code=n.org_code, after={"send_at_ts": n.send_at_ts},
             )  # fmt: skip
             return replace(n, status="scheduled", updated_ts=now), []
-        users = await store.audience_users(conn, n.plan)
-        if not users:
+        count = await store.count_audience(conn, n.plan)
+        if not count:
             raise MatrixError(
                 400, "TUMAR_EMPTY_AUDIENCE", "Nobody with an account is in this audience."
             )
@@ -249,23 +271,22 @@ class GovNoticeService:
             "status": "sent",
             "sent_ts": now,
             "rev": pos,
-            "recipients_at_send": len(users),
+            "recipients_at_send": count,
             "updated_ts": now,
         }
         await store.update_notice(conn, n.notice_id, **values)
         await audit.record(
             conn, who(actor), now, "notice.send", "notice", n.notice_id,
-            org_code=n.org_code, after={"recipients": len(users)},
+            org_code=n.org_code, after={"recipients": count},
         )  # fmt: skip
-        return replace(n, **values), users  # type: ignore[arg-type]
+        return replace(n, **values), []  # type: ignore[arg-type]
 
     async def _ring(self, n: Notice, users: list[str] | None = None) -> None:
-        """Tell every node to reload the live notifications and wake the audience."""
+        """Tell every node to reload the live notifications: each delivers at once to the
+        users long-polling on it, and to everyone else at their next sync. ``users``: more
+        users to wake (none today; the audience is never listed)."""
         self.delivery.invalidate()
-        if users is None:
-            async with self._db.read() as conn:
-                users = await store.audience_users(conn, n.plan)
-        bell = Doorbell(position=n.rev, users=frozenset(users), rooms=frozenset({MARKER}))
+        bell = Doorbell(position=n.rev, users=frozenset(users or ()), rooms=frozenset({MARKER}))
         await self._bus.publish(bell)
 
     async def send_scheduled(self, notice_id: str) -> None:

@@ -77,6 +77,28 @@ def notice_content(n: Notice, reactions: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def attachment_content(n: Notice, item: dict[str, Any], notice_event_id: str) -> dict[str, Any]:
+    """One attachment as its own message after the notice: ``m.image`` for images, else
+    ``m.file``, referring to the notice (``m.reference``) so clients can group them."""
+    mimetype = item.get("mimetype")
+    name = str(item.get("name") or "file")
+    info: dict[str, Any] = {}
+    if isinstance(mimetype, str) and mimetype:
+        info["mimetype"] = mimetype
+    if isinstance(item.get("size"), int):
+        info["size"] = item["size"]
+    image = isinstance(mimetype, str) and mimetype.startswith("image/")
+    return {
+        "msgtype": "m.image" if image else "m.file",
+        "body": name,
+        "filename": name,
+        "url": str(item.get("url", "")),
+        "info": info,
+        "m.relates_to": {"rel_type": "m.reference", "event_id": notice_event_id},
+        KEY: {"id": n.notice_id, "attachment": True},
+    }
+
+
 def edit_content(n: Notice, original_event_id: str, reactions: Sequence[str]) -> dict[str, Any]:
     """A correction or the withdrawal, as an ``m.replace`` edit of the delivered notice."""
     new = notice_content(n, reactions)

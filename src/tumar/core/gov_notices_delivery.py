@@ -1,24 +1,27 @@
-"""Lazy delivery of government notifications into each recipient's notice room.
+"""Delivery of government notifications into each recipient's notice room.
 
-Sending stores the notification once and rings one doorbell for its audience; nothing is
-written per recipient. The events appear when a recipient next syncs (or opens the inbox):
-:meth:`NoticeDelivery.ensure` runs before every ``/sync`` builds its answer.
+Sending stores the notification once (with its audience) and rings one doorbell with a
+marker; nothing is written per recipient at send time. Events are materialised in bulk:
 
-- **Fast path** (every sync, no I/O): this node keeps the live notifications (sent within
-  ``gov_notices_delivery_days``) in memory with a token that changes whenever one of them
-  changes, and remembers per user the token they were last checked at. Same token, checked
-  recently: nothing to do.
-- **Check** (once per user and change): one read of the user's directory entry (and roles, if
-  an audience uses roles) and of their delivery rows; :func:`due` decides per notification
-  whether to deliver it, to edit it (a correction or the withdrawal), or to remind.
-- **Materialise**: users with work are queued; one worker writes a batch of up to
-  ``gov_notices_batch_size`` users in ONE transaction through ``RoomService.append_one`` (the
-  one path that writes events), records the delivery rows in the same transaction, and rings
-  one doorbell. A user without a notice room (or who left it) goes through
-  ``ServerNotices.send``, which creates or re-joins the room.
+- **Push** (connected users first): on the marker every node reloads its live notifications
+  (sent or withdrawn within ``gov_notices_delivery_days``) and queues the users whose
+  long-poll is parked on it (the :class:`Notifier` knows them).
+- **Lazily** (everyone else): :meth:`NoticeDelivery.ensure` runs before every ``/sync`` (and
+  the inbox and acknowledgement routes). Its fast path is in memory and does no I/O: the
+  live notifications carry a token that changes whenever one of them changes, and the node
+  remembers per user the token they were last checked at. Without live notifications it
+  costs nothing either. Otherwise the user is queued and the sync waits for its batch.
+- **Materialise**: one worker per node takes up to ``gov_notices_batch_size`` queued users,
+  reads their directory entries, delivery rows and notice rooms in three queries, decides
+  per user and notification with :func:`due` (pure) what they need (deliver, edit, remind),
+  and writes the batch in ONE transaction through ``RoomService.append_trusted`` (one
+  counter update for all stream positions, bulk inserts; no per-event authorisation: the
+  system user is the only writer of notice rooms), creating missing notice rooms the same
+  way, with the delivery rows; then one doorbell names the users.
 
-Reactions with a configured key on a delivered notice acknowledge it (:meth:`on_event`, a
-hook of the room writer, in the reaction's own transaction).
+Per-recipient rows exist only for what happened to a recipient (delivered, read,
+acknowledged). Reactions with a configured key on a delivered notice acknowledge it
+(:meth:`on_event`, a hook of the room writer, in the reaction's own transaction).
 """
 
 from __future__ import annotations
@@ -29,19 +32,32 @@ import logging
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.bus.base import Bus, Doorbell
 from tumar.clock import Clock
 from tumar.config import Settings
-from tumar.core.gov_notices_content import edit_content, notice_content, reminder_content
-from tumar.core.rooms import POWER_LEVELS, NewEvent, RoomBatch, RoomService
-from tumar.core.server_notices import ServerNotices
+from tumar.core.gov_notices_content import (
+    attachment_content,
+    edit_content,
+    notice_content,
+    reminder_content,
+)
+from tumar.core.notifier import Notifier
+from tumar.core.room_creation import RoomPlan, initial_events
+from tumar.core.rooms import POWER_LEVELS, NewEvent, RoomService, TrustedEvent
+from tumar.core.server_notices import NOTICE_ROOM_POWER_LEVELS, SERVER_NOTICE_TAG, ServerNotices
+from tumar.ids import RoomId, new_event_id
 from tumar.policy.audience import PersonFacts, matches
+from tumar.policy.media import referenced_media
+from tumar.store import accounts as account_store
 from tumar.store import events as event_store
 from tumar.store import gov_notices as store
+from tumar.store import rooms as room_store
 from tumar.store import server_notices as notice_room_store
+from tumar.store import userdata as data_store
 from tumar.store.db import Database
 from tumar.store.events import StoredEvent
 from tumar.store.gov_notices import Candidate, Delivery, Notice
@@ -92,19 +108,21 @@ def normalise_key(key: str) -> str:
 
 
 @dataclass
-class _Job:
-    user_id: str
-    cand: Candidate
-    future: asyncio.Future[None]
-    slow_done: bool = False
-
-
-@dataclass
 class _Live:
     notices: list[Notice] = field(default_factory=list)
     token: tuple[int, int] = (0, 0)
     loaded_at: float = -1e18
     uses_roles: bool = False
+
+
+@dataclass
+class _Plan:
+    """What one batch writes: trusted events, new and updated delivery rows, new rooms."""
+
+    items: list[TrustedEvent] = field(default_factory=list)
+    new_rows: list[tuple[Notice, Candidate, str]] = field(default_factory=list)
+    updates: list[tuple[str, str, int, int]] = field(default_factory=list)
+    users: set[str] = field(default_factory=set)
 
 
 class NoticeDelivery:
@@ -116,6 +134,8 @@ class NoticeDelivery:
         bus: Bus,
         clock: Clock,
         settings: Settings,
+        *,
+        notifier: Notifier | None = None,
     ) -> None:
         self._db = db
         self._rooms = rooms
@@ -123,12 +143,16 @@ class NoticeDelivery:
         self._bus = bus
         self._clock = clock
         self._settings = settings
+        self._notifier = notifier
         self._live = _Live()
         self._stale = True
         self._loading: asyncio.Task[None] | None = None
         self._checked: dict[str, tuple[tuple[int, int], float]] = {}
-        self._jobs: dict[str, _Job] = {}
+        # Queued users (in order) with the future their syncs wait on.
+        self._queue: dict[str, asyncio.Future[None]] = {}
         self._worker: asyncio.Task[None] | None = None
+        self._pusher: asyncio.Task[None] | None = None
+        self._push_again = False
         self.reactions = tuple(normalise_key(k) for k in settings.gov_notices_ack_reactions)
         self.shown_reactions = tuple(settings.gov_notices_ack_reactions)
         bus.subscribe(self._on_doorbell)
@@ -138,6 +162,7 @@ class NoticeDelivery:
     def _on_doorbell(self, bell: Doorbell) -> None:
         if MARKER in bell.rooms:
             self._stale = True
+            self._push_soon()
 
     def invalidate(self) -> None:
         self._stale = True
@@ -145,10 +170,11 @@ class NoticeDelivery:
     async def _current(self) -> _Live:
         loop = asyncio.get_running_loop()
         refresh = self._settings.gov_notices_refresh_seconds
-        if self._stale or loop.time() - self._live.loaded_at > refresh:
-            if self._loading is None or self._loading.done():
-                self._loading = asyncio.ensure_future(self._load())
-            await asyncio.shield(self._loading)
+        idle = self._loading is None or self._loading.done()
+        if idle and (self._stale or loop.time() - self._live.loaded_at > refresh):
+            self._loading = asyncio.ensure_future(self._load())
+        if self._loading is not None and not self._loading.done():
+            await asyncio.shield(self._loading)  # started by another caller after a change
         return self._live
 
     async def _load(self) -> None:
@@ -164,6 +190,43 @@ class NoticeDelivery:
             uses_roles=any(n.plan.roles for n in live),
         )
 
+    # ---- push to the connected ----------------------------------------------------------------
+
+    def _push_soon(self) -> None:
+        if self._notifier is None:
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: nobody is connected
+            if self._pusher is not None and not self._pusher.done():
+                self._push_again = True
+                return
+            self._pusher = asyncio.get_running_loop().create_task(self._push())
+
+    async def _push(self) -> None:
+        """Queue every user whose long-poll is parked on this node and who was not checked
+        against the current notifications; again until none is left (a user may park while
+        a batch is written)."""
+        assert self._notifier is not None
+        try:
+            while True:
+                self._push_again = False
+                live = await self._current()
+                if not live.notices:
+                    return
+                waiting = [
+                    u
+                    for u in self._notifier.waiting_users()
+                    if u not in self._queue
+                    and self._checked.get(u, ((-1, -1), 0.0))[0] != live.token
+                ]
+                if not waiting:
+                    if not self._push_again:
+                        return
+                    continue
+                futures = [self._enqueue(u) for u in waiting]
+                await asyncio.gather(*futures, return_exceptions=True)
+        except Exception:
+            log.exception("pushing notifications to connected users failed")
+
     # ---- per user -----------------------------------------------------------------------------
 
     async def ensure(self, user_id: str) -> None:
@@ -176,26 +239,15 @@ class NoticeDelivery:
         recheck = self._settings.gov_notices_recheck_seconds
         if seen is not None and seen[0] == live.token and now - seen[1] < recheck:
             return
-        job = self._jobs.get(user_id)
-        if job is None:
-            async with self._db.read() as conn:
-                cand = await store.candidate(conn, user_id, with_roles=live.uses_roles)
-                if cand is None:
-                    self._remember(user_id, live.token, now)
-                    return
-                have = await store.deliveries_of(conn, user_id, [n.notice_id for n in live.notices])
-            now_ms = self._clock.now_ms()
-            if not any(due(n, cand, have.get(n.notice_id), now_ms) for n in live.notices):
-                self._remember(user_id, live.token, now)
-                return
-            job = self._jobs.get(user_id)  # another request of this user may have queued it
-            if job is None:
-                job = _Job(user_id, cand, asyncio.get_running_loop().create_future())
-                self._jobs[user_id] = job
-                if self._worker is None or self._worker.done():
-                    self._worker = asyncio.ensure_future(self._work())
-        await asyncio.shield(job.future)
-        self._remember(user_id, live.token, now)
+        await asyncio.shield(self._enqueue(user_id))
+
+    def _enqueue(self, user_id: str) -> asyncio.Future[None]:
+        fut = self._queue.get(user_id)
+        if fut is None:
+            fut = self._queue[user_id] = asyncio.get_running_loop().create_future()
+            if self._worker is None or self._worker.done():
+                self._worker = asyncio.ensure_future(self._work())
+        return fut
 
     async def before_sync(self, user_id: str) -> None:
         """:meth:`ensure` for ``/sync``: a failure to deliver notifications is logged and the
@@ -221,125 +273,238 @@ class NoticeDelivery:
     # ---- the writer ---------------------------------------------------------------------------
 
     async def _work(self) -> None:
-        while self._jobs:
+        while self._queue:
             size = self._settings.gov_notices_batch_size
-            batch = [self._jobs[u] for u in sorted(self._jobs)[:size]]
+            batch = list(self._queue)[:size]
             try:
-                await self._write_batch(batch)
+                live = await self._current()
+                await self._deliver(batch, live)
                 failed: BaseException | None = None
             except Exception as exc:
                 log.exception("notice delivery batch failed")
                 failed = exc
-            for job in batch:
-                self._jobs.pop(job.user_id, None)
-                if not job.future.done():
+            else:
+                now = asyncio.get_running_loop().time()
+                for user in batch:
+                    self._remember(user, live.token, now)
+            for user in batch:
+                fut = self._queue.pop(user)
+                if not fut.done():
                     if failed is None:
-                        job.future.set_result(None)
+                        fut.set_result(None)
                     else:
-                        job.future.set_exception(failed)
-                        job.future.exception()  # retrieved: no "never retrieved" warning
+                        fut.set_exception(failed)
+                        fut.exception()  # retrieved: no "never retrieved" warning
 
-    async def _write_batch(self, batch: Sequence[_Job]) -> None:
-        live = self._live.notices
-        ids = [n.notice_id for n in live]
-        # Users whose notice room is missing or who left it: through ServerNotices first.
+    async def _deliver(self, users: Sequence[str], live: _Live) -> None:
+        """Deliver what ``users`` are due of the live notifications, in one transaction."""
+        if not live.notices:
+            return
+        ids = [n.notice_id for n in live.notices]
+        now_ms = self._clock.now_ms()
         async with self._db.read() as conn:
-            rooms = await store.notice_rooms(conn, [job.user_id for job in batch])
-        for job in batch:
-            if rooms[job.user_id] is None:
-                await self._first_delivery(job, ids)
-                async with self._db.read() as conn:
-                    rooms[job.user_id] = await notice_room_store.notice_room(conn, job.user_id)
-        users: set[str] = set()
-        last_pos = 0
+            cands = await store.candidates(conn, users, with_roles=live.uses_roles)
+            have = await store.deliveries_for(conn, list(cands), ids)
+            system_exists = await account_store.get_user(conn, self._notices.system_user_id)
+        work = [
+            u
+            for u in cands
+            if any(due(n, cands[u], have.get((u, n.notice_id)), now_ms) for n in live.notices)
+        ]
+        if not work:
+            return
+        async with self._db.read() as conn:
+            rooms = await store.notice_room_memberships(conn, work)
+        # Rare cases through ServerNotices, one at a time: the very first notice room (it
+        # creates the system account) and users who left their room (it invites them back).
+        slow = [u for u in work if u in rooms and rooms[u][1] not in ("join", "invite")]
+        if system_exists is None:
+            slow += [u for u in work if u not in rooms][:1]
+        for user in slow:
+            await self._first_delivery(cands[user], ids)
         async with self._db.write() as conn:
-            now_ms = self._clock.now_ms()
-            for job in sorted(batch, key=lambda j: rooms[j.user_id] or ""):
-                room_id = rooms[job.user_id]
-                if room_id is None or not await self._db.lock_room(conn, room_id):
+            rooms = await store.notice_room_memberships(conn, work)
+            locked = await store.lock_rooms(conn, sorted(r for r, _m in rooms.values()))
+            # Re-read under the locks: a concurrent sync (another node) may have delivered.
+            have = await store.deliveries_for(conn, work, ids)
+            plan = _Plan()
+            await self._allow_reactions(conn, sorted(locked))
+            new = [cands[u] for u in work if u not in rooms]
+            await self._new_rooms(conn, new, plan, rooms)
+            for user in work:
+                room_id, membership = rooms[user]
+                if membership not in ("join", "invite") or (
+                    room_id not in locked and user not in plan.users
+                ):
                     continue
-                have = await store.deliveries_of(conn, job.user_id, ids)
-                rb = RoomBatch(conn, room_id)
-                await self._allow_reactions(rb)
-                for n in live:
-                    action = due(n, job.cand, have.get(n.notice_id), now_ms)
+                for n in live.notices:
+                    found = have.get((user, n.notice_id))
+                    action = due(n, cands[user], found, now_ms)
                     if action is not None:
-                        await self._apply(rb, job, action, have.get(n.notice_id), now_ms)
-                if rb.written:
-                    users.add(job.user_id)
-                    last_pos = max(last_pos, rb.written[-1].stream_pos)
-        if users:
-            await self._bus.publish(Doorbell(position=last_pos, users=frozenset(users)))
+                        self._plan_action(plan, cands[user], room_id, action, found)
+            written = await self._rooms.append_trusted(conn, plan.items)
+            by_id = {e.event_id: e for e in written}
+            rows = [_new_delivery(n, cand, by_id[eid], now_ms) for n, cand, eid in plan.new_rows]
+            await store.insert_deliveries(conn, rows)
+            await store.update_deliveries(conn, plan.updates)
+        if written:
+            bell = Doorbell(position=written[-1].stream_pos, users=frozenset(plan.users))
+            await self._bus.publish(bell)
 
-    async def _allow_reactions(self, rb: RoomBatch) -> None:
-        """Recipients acknowledge by reacting: power level 0 for ``m.reaction`` (rooms made
-        before notifications existed do not have it)."""
-        await rb.load([POWER_LEVELS])
-        levels = rb.state.get(POWER_LEVELS)
-        if levels is None:
-            return
-        events = dict(levels.content.get("events") or {})
-        if events.get("m.reaction") == 0:
-            return
-        events["m.reaction"] = 0
-        content = {**levels.content, "events": events}
-        await self._rooms.append_one(
-            rb, self._notices.system_user_id, NewEvent("m.room.power_levels", content, "")
-        )
-
-    async def _apply(
-        self, rb: RoomBatch, job: _Job, action: Action, have: Delivery | None, now_ms: int
+    def _plan_action(
+        self, plan: _Plan, cand: Candidate, room_id: str, action: Action, have: Delivery | None
     ) -> None:
-        n = action.notice
-        system = self._notices.system_user_id
+        n, system, user = action.notice, self._notices.system_user_id, cand.user_id
+        plan.users.add(user)
         if action.kind == "deliver":
-            ev = await self._rooms.append_one(
-                rb, system, NewEvent("m.room.message", notice_content(n, self.shown_reactions))
+            event_id = new_event_id()
+            content = notice_content(n, self.shown_reactions)
+            plan.items.append(
+                TrustedEvent(
+                    room_id, system, NewEvent("m.room.message", content), event_id=event_id
+                )
             )
-            await store.insert_delivery(rb.conn, _new_delivery(n, job, ev, now_ms))
+            plan.new_rows.append((n, cand, event_id))
+            self._plan_attachments(plan, room_id, n, event_id)
             return
         assert have is not None
         if action.kind == "edit":
             content = edit_content(n, have.event_id, self.shown_reactions)
-            await self._rooms.append_one(rb, system, NewEvent("m.room.message", content))
-            await store.update_delivery(
-                rb.conn, n.notice_id, job.user_id, version=n.version, remind_round=n.remind_round
-            )
+            plan.updates.append((n.notice_id, user, n.version, n.remind_round))
         else:
             content = reminder_content(n, have.event_id, self.shown_reactions, n.remind_round)
-            await self._rooms.append_one(rb, system, NewEvent("m.room.message", content))
-            await store.update_delivery(
-                rb.conn, n.notice_id, job.user_id, remind_round=n.remind_round
-            )
+            plan.updates.append((n.notice_id, user, have.version, n.remind_round))
+        plan.items.append(TrustedEvent(room_id, system, NewEvent("m.room.message", content)))
 
-    async def _first_delivery(self, job: _Job, ids: list[str]) -> None:
+    def _plan_attachments(self, plan: _Plan, room_id: str, n: Notice, event_id: str) -> None:
+        """Each attachment as an ``m.file`` (``m.image``, ...) after the notice, referring to it;
+        the room may show the media (the author's access was checked at send)."""
+        system = self._notices.system_user_id
+        for item in n.attachments:
+            content = attachment_content(n, item, event_id)
+            media = referenced_media(content, self._settings.server_name)
+            event = NewEvent("m.room.message", content)
+            plan.items.append(TrustedEvent(room_id, system, event, media=tuple(sorted(media))))
+
+    async def _new_rooms(
+        self,
+        conn: AsyncConnection,
+        cands: Sequence[Candidate],
+        plan: _Plan,
+        rooms: dict[str, tuple[str, str | None]],
+    ) -> None:
+        """Notice rooms for users who have none, in the batch's transaction (the events go
+        with the batch's; the same room as ``ServerNotices`` makes)."""
+        if not cands:
+            return
+        system = self._notices.system_user_id
+        levels = {
+            **NOTICE_ROOM_POWER_LEVELS,
+            "users": {system: 100},
+            "events": {"m.reaction": 0},
+        }
+        room_plan = RoomPlan(
+            creator=system,
+            preset="private_chat",
+            name=self._settings.server_notices_room_name,
+            power_level_override=levels,
+            label={"label": self._settings.classification_labels[0]},  # notices reach everyone
+        )
+        profile = {"displayname": self._settings.server_notices_display_name}
+        now = self._clock.now_ms()
+        first = await self._db.allocate_positions(conn, len(cands)) - len(cands) + 1
+        for i, cand in enumerate(cands):
+            room_id = str(RoomId.generate(self._settings.server_name))
+            await notice_room_store.insert_notice_room(conn, cand.user_id, room_id)
+            await room_store.insert_room(
+                conn, room_id, room_plan.room_version, system, "private", now
+            )
+            member: dict[str, Any] = {"membership": "invite"}
+            if cand.displayname is not None:
+                member["displayname"] = cand.displayname
+            if cand.avatar_url is not None:
+                member["avatar_url"] = cand.avatar_url
+            events = [
+                *(TrustedEvent(room_id, system, ev) for ev in initial_events(room_plan, profile)),
+                TrustedEvent(room_id, system, NewEvent("m.room.member", member, cand.user_id)),
+                TrustedEvent(
+                    room_id,
+                    cand.user_id,
+                    NewEvent("m.room.member", {**member, "membership": "join"}, cand.user_id),
+                ),
+            ]
+            plan.items.extend(events)
+            await data_store.put_account_data(
+                conn, cand.user_id, room_id, "m.tag", {"tags": {SERVER_NOTICE_TAG: {}}}, first + i
+            )
+            rooms[cand.user_id] = (room_id, "join")
+            plan.users.add(cand.user_id)
+
+    async def _allow_reactions(self, conn: AsyncConnection, room_ids: Sequence[str]) -> None:
+        """Recipients acknowledge by reacting: power level 0 for ``m.reaction`` (rooms made
+        before notifications existed do not have it)."""
+        state = await event_store.current_state_of_rooms(conn, room_ids, [POWER_LEVELS])
+        items = []
+        for room_id in room_ids:
+            levels = state.get(room_id, {}).get(POWER_LEVELS)
+            if levels is None:
+                continue
+            events = dict(levels.content.get("events") or {})
+            if events.get("m.reaction") == 0:
+                continue
+            events["m.reaction"] = 0
+            content = {**levels.content, "events": events}
+            items.append(
+                TrustedEvent(
+                    room_id,
+                    self._notices.system_user_id,
+                    NewEvent("m.room.power_levels", content, ""),
+                )
+            )
+        await self._rooms.append_trusted(conn, items)
+
+    async def _first_delivery(self, cand: Candidate, ids: list[str]) -> None:
         """The first due notification through ``ServerNotices.send`` (which creates the room
-        or invites the user back), recorded in the same transaction; the rest follow in the
-        batch."""
+        or invites the user back), recorded in the same transaction; the rest follow with the
+        next batch."""
         now_ms = self._clock.now_ms()
         async with self._db.read() as conn:
-            have = await store.deliveries_of(conn, job.user_id, ids)
+            have = await store.deliveries_of(conn, cand.user_id, ids)
         for n in self._live.notices:
-            action = due(n, job.cand, have.get(n.notice_id), now_ms)
+            action = due(n, cand, have.get(n.notice_id), now_ms)
             if action is None or action.kind != "deliver":
                 continue
 
             async def record(conn: AsyncConnection, n: Notice = n) -> None:
                 # Runs after the message, in its transaction (the room is locked): the newest
                 # message of the room is ours.
-                if await store.delivery(conn, n.notice_id, job.user_id) is not None:
+                if await store.delivery(conn, n.notice_id, cand.user_id) is not None:
                     raise _AlreadyDelivered
-                room_id = await notice_room_store.notice_room(conn, job.user_id)
+                room_id = await notice_room_store.notice_room(conn, cand.user_id)
                 assert room_id is not None
                 newest = await event_store.room_timeline(
                     conn, room_id, backwards=True, limit=1, types=["m.room.message"]
                 )
-                await store.insert_delivery(conn, _new_delivery(n, job, newest[0], now_ms))
+                await store.insert_delivery(conn, _new_delivery(n, cand, newest[0], now_ms))
 
             content = notice_content(n, self.shown_reactions)
             with contextlib.suppress(_AlreadyDelivered):  # a concurrent sync was first
-                await self._notices.send(job.user_id, content, also=record)
+                event_id = await self._notices.send(cand.user_id, content, also=record)
+                await self._attachments_after(cand.user_id, n, event_id)
+            return  # the rest follows in the bulk path
+
+    async def _attachments_after(self, user_id: str, n: Notice, event_id: str) -> None:
+        if not n.attachments:
             return
+        plan = _Plan()
+        async with self._db.write() as conn:
+            room_id = await notice_room_store.notice_room(conn, user_id)
+            if room_id is None or not await self._db.lock_room(conn, room_id):
+                return
+            self._plan_attachments(plan, room_id, n, event_id)
+            written = await self._rooms.append_trusted(conn, plan.items)
+        bell = Doorbell(position=written[-1].stream_pos, users=frozenset({user_id}))
+        await self._bus.publish(bell)
 
     # ---- acknowledgement by reaction ----------------------------------------------------------
 
@@ -372,11 +537,11 @@ class _AlreadyDelivered(Exception):
     """Raised inside ServerNotices.send's transaction to roll it back."""
 
 
-def _new_delivery(n: Notice, job: _Job, ev: StoredEvent, now_ms: int) -> Delivery:
+def _new_delivery(n: Notice, cand: Candidate, ev: StoredEvent, now_ms: int) -> Delivery:
     return Delivery(
         notice_id=n.notice_id,
-        user_id=job.user_id,
-        person_id=job.cand.person_id,
+        user_id=cand.user_id,
+        person_id=cand.person_id,
         room_id=ev.room_id,
         event_id=ev.event_id,
         stream_pos=ev.stream_pos,

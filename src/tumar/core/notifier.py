@@ -38,6 +38,10 @@ class Notifier:
             or self._user_typing.get(user_id, 0) > since.typing
         )
 
+    def waiting_users(self) -> list[str]:
+        """The users with a long-poll parked on this node now."""
+        return list(self._waiters)
+
     @property
     def waiting(self) -> int:
         return sum(len(v) for v in self._waiters.values())

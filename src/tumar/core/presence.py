@@ -3,7 +3,9 @@ readable through ``/presence``. The only writer of presence.
 
 A change of state or status message takes a stream position and rings the room-mates'
 doorbell. Mere activity (a sync) only refreshes ``last_active_ts``, at most once a minute, and
-tells nobody: clients show "last seen" from ``last_active_ago``. Nothing times a user out on
+tells nobody: a node collects the refreshes of its users and writes them together in one
+transaction at most every ``FLUSH_TOUCHES_MS``, so syncs do not queue one write each behind the
+database writer. Clients show "last seen" from ``last_active_ago``. Nothing times a user out on
 the server: an ``online`` user whose clients stopped syncing reads as ``unavailable`` after
 ``IDLE_MS`` and ``offline`` after ``GONE_MS``, computed when read.
 """
@@ -26,6 +28,7 @@ from tumar.store.presence import Presence
 STATES = ("online", "unavailable", "offline")
 MAX_STATUS_MSG = 1_000
 TOUCH_EVERY_MS = 60_000
+FLUSH_TOUCHES_MS = 10_000
 ACTIVE_MS = 60_000  # currently_active: seen within the last minute
 IDLE_MS = 5 * 60_000
 GONE_MS = 30 * 60_000
@@ -42,6 +45,9 @@ class PresenceService:
         # user -> (state, when this node last wrote or read it): a syncing client that stays
         # in the same state costs no statement until TOUCH_EVERY_MS has passed.
         self._recent: dict[str, tuple[str, int]] = {}
+        self._touches: dict[str, int] = {}  # activity not written yet (user -> when)
+        self._flushed_at = -(2**62)
+        self._flushing = False
 
     async def do_set(
         self, requester: Requester, user_id: str, state: object, status_msg: object = None
@@ -74,11 +80,27 @@ class PresenceService:
             current = await presence_store.get(conn, user)
         if current is not None and current.state == state:
             if now - current.last_active_ts >= TOUCH_EVERY_MS:
-                async with self._db.write() as conn:
-                    await presence_store.touch(conn, user, now)
+                self._touches[user] = now
+                await self._flush_touches(now)
             self._remember(user, state, now)
             return
         await self._write(user, state, None, keep_status=True)
+
+    async def _flush_touches(self, now: int) -> None:
+        """Activity refreshes of this node's users, written together in one transaction at
+        most every ``FLUSH_TOUCHES_MS`` (by the sync that finds the interval over), not one
+        write per syncing user."""
+        if self._flushing or now - self._flushed_at < FLUSH_TOUCHES_MS:
+            return
+        self._flushing = True
+        try:
+            touches, self._touches = self._touches, {}
+            async with self._db.write() as conn:
+                for user_id, ts in sorted(touches.items()):
+                    await presence_store.touch(conn, user_id, ts)
+            self._flushed_at = now
+        finally:
+            self._flushing = False
 
     def _remember(self, user_id: str, state: str, now: int) -> None:
         if len(self._recent) >= MAX_REMEMBERED:

@@ -34,10 +34,14 @@ from tumar.policy.event_auth import AuthEvent, can_redact, check_event_auth
 from tumar.policy.labels import LABEL_EVENT
 from tumar.policy.power_levels import validate_power_levels_content
 from tumar.policy.redaction import redact_content
+from tumar.policy.relations import THREAD, parse_relation
 from tumar.store import events as event_store
+from tumar.store import media as media_store
 from tumar.store import rooms as room_store
 from tumar.store.db import Database
 from tumar.store.events import StateKey, StoredEvent
+from tumar.store.search import MAX_VALUE as SEARCH_MAX_VALUE
+from tumar.store.search import SEARCHABLE
 
 MAX_EVENT_BYTES = 65_536
 CREATE = ("m.room.create", "")
@@ -50,6 +54,18 @@ class NewEvent:
     type: str
     content: Mapping[str, Any]
     state_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedEvent:
+    """An event of :meth:`RoomService.append_trusted`: ``media`` are the ids of this server's
+    media the room may show (the caller checked the author may see them)."""
+
+    room_id: str
+    sender: str
+    event: NewEvent
+    media: tuple[str, ...] = ()
+    event_id: str | None = None  # chosen by the caller (to refer to it in later events)
 
 
 @dataclass
@@ -216,6 +232,81 @@ class RoomService:
         for hook in self.event_hooks:
             await hook(batch.conn, stored)
         return stored
+
+    async def append_trusted(
+        self, conn: AsyncConnection, items: Sequence[TrustedEvent]
+    ) -> list[StoredEvent]:
+        """Append many events to rooms that only the server writes (server-notice rooms), in
+        the caller's transaction, in a handful of statements: one counter update for all
+        their stream positions, then bulk inserts.
+
+        There is no per-event authorisation, classification or DLP check and no event hook:
+        the caller is the server writing rooms whose only writer it is, and must hold the
+        rooms' locks. Kept as ``append_one`` keeps them: the events (sealed at rest where the
+        room's label says so), current state, room labels, relations, the search index and
+        media references. The doorbell is the caller's."""
+        if not items:
+            return []
+        room_ids = sorted({it.room_id for it in items})
+        keys = {LABEL_KEY}
+        keys.update(
+            (it.event.type, it.event.state_key) for it in items if it.event.state_key is not None
+        )
+        known = await event_store.current_state_of_rooms(conn, room_ids, sorted(keys))
+        last = await self._db.allocate_positions(conn, len(items))
+        now = self._clock.now_ms()
+        batches = {r: RoomBatch(conn, r) for r in room_ids}
+        out: list[StoredEvent] = []
+        bulk: list[event_store.BulkEvent] = []
+        for i, it in enumerate(items):
+            ev, state = it.event, known.setdefault(it.room_id, {})
+            check_event_size(it.room_id, it.sender, ev)
+            key = (ev.type, ev.state_key) if ev.state_key is not None else None
+            previous = state.get(key) if key is not None else None
+            stored = StoredEvent(
+                stream_pos=last - len(items) + 1 + i,
+                event_id=it.event_id or new_event_id(),
+                room_id=it.room_id,
+                type=ev.type,
+                state_key=ev.state_key,
+                sender=it.sender,
+                content=dict(ev.content),
+                origin_server_ts=now,
+                prev_content=previous.content if previous is not None else None,
+                replaces_state=previous.event_id if previous is not None else None,
+                membership=_membership_of(ev),
+            )
+            sealed = None
+            if self._at_rest is not None and key is None:
+                sealed = await self._at_rest.seal(conn, stored, state.get(LABEL_KEY))
+            relation = parse_relation(ev.content)
+            field_name = SEARCHABLE.get(ev.type)
+            text = stored.content.get(field_name) if field_name else None
+            search = None
+            if isinstance(text, str) and text.strip():
+                text = text[:SEARCH_MAX_VALUE]
+                search = (f"content.{field_name}", sealed.blind(text) if sealed else text)
+            if relation is not None and relation.rel_type == THREAD:
+                raise ValueError("append_trusted does not write thread events")
+            bulk.append(
+                event_store.BulkEvent(
+                    stored,
+                    sealed.content if sealed else None,
+                    (relation.event_id, relation.rel_type, relation.key) if relation else None,
+                    search,
+                    replaces_existing_state=previous is not None,
+                )
+            )
+            if key is not None:
+                state[key] = stored
+            out.append(stored)
+        await event_store.insert_events(conn, bulk)
+        for stored, it in zip(out, items, strict=True):
+            if stored.type == LABEL_EVENT:
+                await self.labels.record(batches[it.room_id], stored)
+            if it.media:
+                await media_store.insert_refs(conn, it.media, it.room_id, stored.stream_pos)
+        return out
 
     async def _seal(self, batch: RoomBatch, stored: StoredEvent) -> Sealed | None:
         if self._at_rest is None or stored.state_key is not None:

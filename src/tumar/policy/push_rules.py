@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["default_push_rules", "localpart"]
+__all__ = ["URGENT_NOTICE", "default_push_rules", "localpart"]
+
+URGENT_NOTICE = ".kz.tumar.rule.urgent_notice"
 
 _SOUND_DEFAULT: dict[str, Any] = {"set_tweak": "sound", "value": "default"}
 _SOUND_RING: dict[str, Any] = {"set_tweak": "sound", "value": "ring"}
@@ -60,6 +62,18 @@ def _override(user_id: str, legacy_mentions: bool) -> list[dict[str, Any]]:
     room_permission = {"kind": "sender_notification_permission", "key": "room"}
     rules = [
         _rule(".m.rule.master", [], [], enabled=False),
+        # tumar's own (issue 7): an urgent government notification notifies and highlights,
+        # although it is an m.notice; only a sender with the room's notification power level
+        # (the system account in notice rooms) can raise it.
+        _rule(
+            URGENT_NOTICE,
+            [
+                _match("type", "m.room.message"),
+                _is("content.kz\\.tumar\\.notification.priority", "urgent"),
+                dict(room_permission),
+            ],
+            ["notify", dict(_SOUND_DEFAULT), dict(_HIGHLIGHT)],
+        ),
         _rule(".m.rule.suppress_notices", [_match("content.msgtype", "m.notice")], []),
         _rule(
             ".m.rule.invite_for_me",

@@ -6,11 +6,22 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Row, RowMapping, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    Row,
+    RowMapping,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.store.json import dumps, loads
-from tumar.store.schema import current_state, event_txns, events
+from tumar.store.schema import current_state, event_relations, event_search, event_txns, events
 
 StateKey = tuple[str, str]
 
@@ -124,6 +135,123 @@ async def insert_event(
     )
     if ev.state_key is not None:
         await _set_current_state(conn, ev)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkEvent:
+    """One event of :func:`insert_events`, with what is recorded next to it."""
+
+    event: StoredEvent
+    sealed_content: str | None = None
+    relation: tuple[str, str, str | None] | None = None  # (relates_to_id, rel_type, key)
+    search: tuple[str, str] | None = None  # (key, value) of the search index
+    replaces_existing_state: bool = False  # its state key has a row in current_state
+
+
+async def insert_events(conn: AsyncConnection, items: Sequence[BulkEvent]) -> None:
+    """Insert many events in a few statements (the bulk path of ``RoomService.append_trusted``):
+    the events, their relations (no threads) and search rows, and the current state (the last
+    event of each state key wins)."""
+    if not items:
+        return
+    rows = []
+    for it in items:
+        ev = it.event
+        assert it.sealed_content is None or it.sealed_content.startswith(SEALED_PREFIX)
+        rows.append(
+            {
+                "stream_pos": ev.stream_pos,
+                "event_id": ev.event_id,
+                "room_id": ev.room_id,
+                "type": ev.type,
+                "state_key": ev.state_key,
+                "sender": ev.sender,
+                "content": it.sealed_content or dumps(ev.content),
+                "prev_content": dumps(ev.prev_content) if ev.prev_content is not None else None,
+                "replaces_state": ev.replaces_state,
+                "membership": ev.membership,
+                "origin_server_ts": ev.origin_server_ts,
+                "txn_id": None,
+                "txn_device_id": None,
+            }
+        )
+    await conn.execute(insert(events), rows)
+    relations = [
+        {"event_id": it.event.event_id, "relates_to_id": it.relation[0],
+         "rel_type": it.relation[1], "key": it.relation[2], "room_id": it.event.room_id,
+         "sender": it.event.sender, "type": it.event.type, "stream_pos": it.event.stream_pos}
+        for it in items
+        if it.relation is not None
+    ]  # fmt: skip
+    if relations:
+        await conn.execute(insert(event_relations), relations)
+    search = [
+        {"stream_pos": it.event.stream_pos, "event_id": it.event.event_id,
+         "room_id": it.event.room_id, "key": it.search[0], "value": it.search[1]}
+        for it in items
+        if it.search is not None
+    ]  # fmt: skip
+    if search:
+        await conn.execute(insert(event_search), search)
+    latest: dict[tuple[str, str, str], BulkEvent] = {}
+    existed: set[tuple[str, str, str]] = set()
+    for it in items:
+        ev = it.event
+        if ev.state_key is None:
+            continue
+        key = (ev.room_id, ev.type, ev.state_key)
+        if it.replaces_existing_state and key not in latest:
+            existed.add(key)
+        latest[key] = it
+    updates = [
+        {"k_room": k[0], "k_type": k[1], "k_key": k[2], "event_id": it.event.event_id,
+         "stream_pos": it.event.stream_pos, "membership": it.event.membership}
+        for k, it in latest.items()
+        if k in existed
+    ]  # fmt: skip
+    if updates:
+        await conn.execute(
+            update(current_state)
+            .where(
+                current_state.c.room_id == bindparam("k_room"),
+                current_state.c.type == bindparam("k_type"),
+                current_state.c.state_key == bindparam("k_key"),
+            )
+            .values(
+                event_id=bindparam("event_id"),
+                stream_pos=bindparam("stream_pos"),
+                membership=bindparam("membership"),
+            ),
+            updates,
+        )
+    inserts = [
+        {"room_id": k[0], "type": k[1], "state_key": k[2], "event_id": it.event.event_id,
+         "stream_pos": it.event.stream_pos, "membership": it.event.membership}
+        for k, it in latest.items()
+        if k not in existed
+    ]  # fmt: skip
+    if inserts:
+        await conn.execute(insert(current_state), inserts)
+
+
+async def current_state_of_rooms(
+    conn: AsyncConnection, room_ids: Sequence[str], keys: Sequence[StateKey]
+) -> dict[str, dict[StateKey, StoredEvent]]:
+    """The current state events of ``keys`` in each of many rooms, in one query."""
+    if not room_ids or not keys:
+        return {}
+    query = (
+        select(events)
+        .join(current_state, current_state.c.event_id == events.c.event_id)
+        .where(
+            current_state.c.room_id.in_(room_ids),
+            tuple_(current_state.c.type, current_state.c.state_key).in_(list(keys)),
+        )
+    )
+    out: dict[str, dict[StateKey, StoredEvent]] = {r: {} for r in room_ids}
+    for ev in await _events(conn, await conn.execute(query)):
+        out[ev.room_id][ev.state_tuple] = ev
+    return out
 
 
 async def _set_current_state(conn: AsyncConnection, ev: StoredEvent) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     Row,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -42,6 +43,7 @@ from tumar.store.schema import (
     people,
     receipts,
     role_grants,
+    rooms,
     server_notice_rooms,
     users,
 )
@@ -102,6 +104,8 @@ class Candidate:
     status: str
     created_ts: int
     roles: frozenset[str]
+    displayname: str | None = None
+    avatar_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +264,53 @@ async def candidate(conn: AsyncConnection, user_id: str, *, with_roles: bool) ->
     )
 
 
+async def candidates(
+    conn: AsyncConnection, user_ids: Sequence[str], *, with_roles: bool
+) -> dict[str, Candidate]:
+    """:func:`candidate` for many users in one query (two with roles); users without an
+    active account or directory entry are left out."""
+    if not user_ids:
+        return {}
+    query = (
+        select(
+            people.c.user_id,
+            people.c.person_id,
+            organisations.c.path,
+            people.c.kind,
+            people.c.status,
+            users.c.created_ts,
+            users.c.displayname,
+            users.c.avatar_url,
+        )
+        .select_from(_audience_from())
+        .where(people.c.user_id.in_(user_ids), users.c.deactivated == false())
+    )
+    rows = list(await conn.execute(query))
+    roles: dict[str, set[str]] = {}
+    if with_roles:
+        found = await conn.execute(
+            select(role_grants.c.user_id, role_grants.c.role).where(
+                role_grants.c.user_id.in_(user_ids)
+            )
+        )
+        for r in found:
+            roles.setdefault(r.user_id, set()).add(r.role)
+    return {
+        r.user_id: Candidate(
+            user_id=r.user_id,
+            person_id=r.person_id,
+            org_path=r.path,
+            kind=r.kind,
+            status=r.status,
+            created_ts=int(r.created_ts),
+            roles=frozenset(roles.get(r.user_id, ())),
+            displayname=r.displayname,
+            avatar_url=r.avatar_url,
+        )
+        for r in rows
+    }
+
+
 # ---- deliveries --------------------------------------------------------------------------------
 
 
@@ -277,6 +328,75 @@ async def deliveries_of(
         gov_notice_recipients.c.notice_id.in_(notice_ids),
     )
     return {r.notice_id: _delivery(r) for r in await conn.execute(query)}
+
+
+async def deliveries_for(
+    conn: AsyncConnection, user_ids: Sequence[str], notice_ids: Sequence[str]
+) -> dict[tuple[str, str], Delivery]:
+    """The delivery rows of many users, by (user id, notice id), in one query."""
+    if not user_ids or not notice_ids:
+        return {}
+    query = select(gov_notice_recipients).where(
+        gov_notice_recipients.c.user_id.in_(user_ids),
+        gov_notice_recipients.c.notice_id.in_(notice_ids),
+    )
+    return {(r.user_id, r.notice_id): _delivery(r) for r in await conn.execute(query)}
+
+
+async def insert_deliveries(conn: AsyncConnection, rows: Sequence[Delivery]) -> None:
+    if rows:
+        await conn.execute(
+            insert(gov_notice_recipients),
+            [{name: getattr(d, name) for name in d.__slots__} for d in rows],
+        )
+
+
+async def update_deliveries(
+    conn: AsyncConnection, rows: Sequence[tuple[str, str, int, int]]
+) -> None:
+    """Many ``(notice_id, user_id, version, remind_round)`` updates in one statement."""
+    if not rows:
+        return
+    d = gov_notice_recipients
+    await conn.execute(
+        update(d)
+        .where(d.c.notice_id == bindparam("k_notice"), d.c.user_id == bindparam("k_user"))
+        .values(version=bindparam("version"), remind_round=bindparam("remind_round")),
+        [{"k_notice": n, "k_user": u, "version": v, "remind_round": r} for n, u, v, r in rows],
+    )
+
+
+async def lock_rooms(conn: AsyncConnection, room_ids: Sequence[str]) -> set[str]:
+    """Lock many rooms for event creation (in a fixed order: no deadlock between nodes);
+    returns those that exist."""
+    if not room_ids:
+        return set()
+    query = select(rooms.c.room_id).where(rooms.c.room_id.in_(room_ids)).order_by(rooms.c.room_id)
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    return {str(r) for r in (await conn.execute(query)).scalars()}
+
+
+async def notice_room_memberships(
+    conn: AsyncConnection, user_ids: Sequence[str]
+) -> dict[str, tuple[str, str | None]]:
+    """Each user's notice room (if they have one) and their membership in it."""
+    member = current_state.alias("member")
+    query = (
+        select(server_notice_rooms.c.user_id, server_notice_rooms.c.room_id, member.c.membership)
+        .select_from(
+            server_notice_rooms.outerjoin(
+                member,
+                and_(
+                    member.c.room_id == server_notice_rooms.c.room_id,
+                    member.c.type == "m.room.member",
+                    member.c.state_key == server_notice_rooms.c.user_id,
+                ),
+            )
+        )
+        .where(server_notice_rooms.c.user_id.in_(user_ids))
+    )
+    return {r.user_id: (r.room_id, r.membership) for r in await conn.execute(query)}
 
 
 async def delivery(conn: AsyncConnection, notice_id: str, user_id: str) -> Delivery | None:
@@ -383,23 +503,6 @@ async def notice_rooms(conn: AsyncConnection, user_ids: Sequence[str]) -> dict[s
 # ---- reports -----------------------------------------------------------------------------------
 
 
-def _report_rows(notice_id: str, p: Plan) -> tuple[Any, Any, Any]:
-    """Recipients of a report: the audience now, plus whoever received it and has left the
-    audience since; each with their delivery, if any."""
-    d = gov_notice_recipients
-    delivered_to = select(d.c.user_id).where(d.c.notice_id == notice_id)
-    source = _audience_from().outerjoin(
-        d, and_(d.c.notice_id == notice_id, d.c.user_id == people.c.user_id)
-    )
-    where = and_(_active(), or_(_in_plan(p), people.c.user_id.in_(delivered_to)))
-    read = or_(
-        d.c.read_ts.is_not(None),
-        d.c.ack_ts.is_not(None),
-        and_(d.c.user_id.is_not(None), _receipt_after(d.c.room_id, d.c.user_id, d.c.stream_pos)),
-    )
-    return source, where, read
-
-
 async def report_counts(conn: AsyncConnection, notice_id: str, p: Plan) -> dict[str, OrgCounts]:
     """Counts per organisation (its own people), in two grouped queries that stay cheap
     whatever the planner believes about the tables: the audience now (no join with the
@@ -453,15 +556,28 @@ async def report_people(
     limit: int | None = None,
     offset: int = 0,
 ) -> tuple[list[RecipientRow], int]:
+    """The recipients (all, or those who have not acknowledged), in audience order (unit
+    path, personnel number), paged. The people are paged first, with the deliveries only
+    probed by primary key (an anti-join for ``pending_only``); then the deliveries and read
+    receipts of the page's people alone are looked up."""
     d = gov_notice_recipients
-    source, where, read = _report_rows(notice_id, p)
+    delivered = exists(
+        select(d.c.user_id).where(d.c.notice_id == notice_id, d.c.user_id == people.c.user_id)
+    )
+    where = and_(_active(), or_(_in_plan(p), delivered))
     if pending_only:
-        where = and_(where, d.c.ack_ts.is_(None))
+        acknowledged = exists(
+            select(d.c.user_id).where(
+                d.c.notice_id == notice_id,
+                d.c.user_id == people.c.user_id,
+                d.c.ack_ts.is_not(None),
+            )
+        )
+        where = and_(where, not_(acknowledged))
     if org_paths is not None and "" not in org_paths:
         where = and_(where, or_(*(subtree(x) for x in org_paths)) if org_paths else false())
-    total = int(
-        (await conn.execute(select(func.count()).select_from(source).where(where))).scalar_one()
-    )
+    count = select(func.count()).select_from(_audience_from()).where(where)
+    total = int((await conn.execute(count)).scalar_one())
     query = (
         select(
             people.c.person_id,
@@ -471,35 +587,49 @@ async def report_people(
             people.c.name_lat,
             people.c.org_code,
             people.c.position,
-            d.c.delivered_ts,
-            read.label("read"),
-            d.c.ack_ts,
-            d.c.ack_via,
         )
-        .select_from(source)
+        .select_from(_audience_from())
         .where(where)
-        .order_by(organisations.c.path, people.c.personnel_number)
+        .order_by(organisations.c.path, people.c.personnel_number, people.c.person_id)
         .offset(offset)
     )
     if limit is not None:
         query = query.limit(limit)
-    rows = [
-        RecipientRow(
-            person_id=r.person_id,
-            user_id=r.user_id,
-            personnel_number=r.personnel_number,
-            name_cyr=r.name_cyr,
-            name_lat=r.name_lat,
-            org_code=r.org_code,
-            position=r.position,
-            delivered_ts=r.delivered_ts,
-            read=bool(r.read),
-            ack_ts=r.ack_ts,
-            ack_via=r.ack_via,
+    page = list(await conn.execute(query))
+    found: dict[str, Any] = {}
+    user_ids = [r.user_id for r in page]
+    for start in range(0, len(user_ids), 500):
+        chunk = user_ids[start : start + 500]
+        read = or_(
+            d.c.read_ts.is_not(None),
+            d.c.ack_ts.is_not(None),
+            _receipt_after(d.c.room_id, d.c.user_id, d.c.stream_pos),
         )
-        for r in await conn.execute(query)
-    ]
-    return rows, total
+        rows = await conn.execute(
+            select(
+                d.c.user_id, d.c.delivered_ts, d.c.ack_ts, d.c.ack_via, read.label("read")
+            ).where(d.c.notice_id == notice_id, d.c.user_id.in_(chunk))
+        )
+        found.update((r.user_id, r) for r in rows)
+    out = []
+    for r in page:
+        got = found.get(r.user_id)
+        out.append(
+            RecipientRow(
+                person_id=r.person_id,
+                user_id=r.user_id,
+                personnel_number=r.personnel_number,
+                name_cyr=r.name_cyr,
+                name_lat=r.name_lat,
+                org_code=r.org_code,
+                position=r.position,
+                delivered_ts=got.delivered_ts if got is not None else None,
+                read=bool(got.read) if got is not None else False,
+                ack_ts=got.ack_ts if got is not None else None,
+                ack_via=got.ack_via if got is not None else None,
+            )
+        )
+    return out, total
 
 
 # ---- escalations -------------------------------------------------------------------------------
