@@ -62,7 +62,8 @@ async def get_requester(request: Request) -> Requester:
     if not token:
         raise MatrixError(401, "M_MISSING_TOKEN", "Missing access token.")
     ip = request.client.host if request.client else None
-    return await _services(request).accounts.get_requester(token, ip)
+    agent = request.headers.get("user-agent")
+    return await _services(request).accounts.get_requester(token, ip, user_agent=agent)
 
 
 Auth = Annotated[Requester, Depends(get_requester)]

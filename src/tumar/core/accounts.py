@@ -87,7 +87,12 @@ class AccountService:
     # ---- authentication -------------------------------------------------------------------
 
     async def get_requester(
-        self, token: str, ip: str | None = None, *, allow_suspended: bool = False
+        self,
+        token: str,
+        ip: str | None = None,
+        *,
+        allow_suspended: bool = False,
+        user_agent: str | None = None,
     ) -> Requester:
         """The token's owner. A suspended account's tokens stay valid but answer 401
         ``M_USER_LOCKED`` (soft logout) except where ``allow_suspended`` (logging out)."""
@@ -101,7 +106,8 @@ class AccountService:
         if owner.suspended and not allow_suspended:
             raise user_locked()
         await self._last_seen.touch(owner.user_id, owner.device_id, ip)
-        return Requester(owner.user_id, owner.device_id, owner.is_admin, token_hash, ip)
+        agent = user_agent[:500] if user_agent else None
+        return Requester(owner.user_id, owner.device_id, owner.is_admin, token_hash, ip, agent)
 
     # ---- accounts -------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from tumar.clock import Clock
 from tumar.config import Settings
 from tumar.core import thumbnails
 from tumar.core.classification_guard import ClassificationGuard
+from tumar.core.device_gate import DeviceGate
 from tumar.core.media_access import may_see
 from tumar.core.requester import Requester
 from tumar.errors import MatrixError, forbidden, not_found
@@ -92,9 +93,15 @@ def thumbnail_key(media_id: str, width: int, height: int, method: str) -> str:
 
 class MediaService:
     def __init__(
-        self, db: Database, storage: MediaStorage, clock: Clock, settings: Settings
+        self,
+        db: Database,
+        storage: MediaStorage,
+        clock: Clock,
+        settings: Settings,
+        gate: DeviceGate | None = None,
     ) -> None:
         self._db = db
+        self._gate = gate  # conditional access by device (core/device_gate.py)
         self._storage = storage
         self._clock = clock
         self._settings = settings
@@ -317,6 +324,8 @@ class MediaService:
                 raise forbidden(
                     "You may not see this media: it was not shared in a room you can read."
                 )
+            if self._gate is not None:
+                await self._gate.check_media(conn, requester, media_id)
         if not item.uploaded or item.content_type is None:
             raise MatrixError(504, "M_NOT_YET_UPLOADED", "The content has not been uploaded yet.")
         return item

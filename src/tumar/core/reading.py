@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.clock import Clock
+from tumar.core.device_gate import DeviceGate
 from tumar.core.requester import Requester
 from tumar.core.serialize import client_events
 from tumar.core.tokens import pagination_token, parse_position
@@ -36,9 +37,10 @@ class View:
 
 
 class RoomReader:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, gate: DeviceGate | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._gate = gate  # conditional access by device (core/device_gate.py)
 
     async def view(self, conn: AsyncConnection, user_id: str, room_id: str) -> View:
         RoomId.parse(room_id)
@@ -52,6 +54,14 @@ class RoomReader:
         if stay is None:
             raise forbidden("You are not a member of this room.")
         return View(room_id, stay[1], False)
+
+    async def checked_view(self, conn: AsyncConnection, requester: Requester, room_id: str) -> View:
+        """:meth:`view`, then conditional access: 403 ``TUMAR_DEVICE_NOT_COMPLIANT`` when the
+        room's label needs a compliant device that this session does not have."""
+        view = await self.view(conn, requester.user_id, room_id)
+        if self._gate is not None:
+            await self._gate.check_room(conn, requester, room_id)
+        return view
 
     async def _serialise(
         self,
@@ -85,7 +95,7 @@ class RoomReader:
     ) -> dict[str, Any]:
         limit = max(0, min(limit, MAX_PAGE))
         async with self._db.read() as conn:
-            view = await self.view(conn, requester.user_id, room_id)
+            view = await self.checked_view(conn, requester, room_id)
             current = await self._db.current_position(conn)
             ceiling = current if view.upto is None else view.upto
             if from_token is not None:
@@ -120,7 +130,7 @@ class RoomReader:
 
     async def state(self, requester: Requester, room_id: str) -> list[dict[str, Any]]:
         async with self._db.read() as conn:
-            view = await self.view(conn, requester.user_id, room_id)
+            view = await self.checked_view(conn, requester, room_id)
             events = await self._state_events(conn, view)
             return await self._serialise(conn, requester, events)
 
@@ -133,7 +143,7 @@ class RoomReader:
         self, requester: Requester, room_id: str, event_type: str, state_key: str
     ) -> StoredEvent:
         async with self._db.read() as conn:
-            view = await self.view(conn, requester.user_id, room_id)
+            view = await self.checked_view(conn, requester, room_id)
             if view.upto is None:
                 found = await event_store.current_state_map(
                     conn, room_id, [(event_type, state_key)]
@@ -162,7 +172,7 @@ class RoomReader:
         not_membership: str | None = None,
     ) -> list[dict[str, Any]]:
         async with self._db.read() as conn:
-            view = await self.view(conn, requester.user_id, room_id)
+            view = await self.checked_view(conn, requester, room_id)
             limit_pos = view.upto
             if at is not None:
                 at_pos = parse_position(at)
@@ -185,7 +195,7 @@ class RoomReader:
 
     async def joined_members(self, requester: Requester, room_id: str) -> dict[str, Any]:
         async with self._db.read() as conn:
-            view = await self.view(conn, requester.user_id, room_id)
+            view = await self.checked_view(conn, requester, room_id)
             if not view.joined:
                 raise forbidden("You are not a member of this room.")
             events = await event_store.current_state_events(conn, room_id, types=["m.room.member"])
@@ -199,7 +209,7 @@ class RoomReader:
 
     async def event(self, requester: Requester, room_id: str, event_id: str) -> dict[str, Any]:
         async with self._db.read() as conn:
-            view = await self.view(conn, requester.user_id, room_id)
+            view = await self.checked_view(conn, requester, room_id)
             event = await event_store.get_event(conn, event_id)
             if (
                 event is None
@@ -223,7 +233,7 @@ class RoomReader:
         applies to the surrounding events and the state, not to the event itself."""
         limit = max(0, min(limit, MAX_PAGE))
         async with self._db.read() as conn:
-            view = await self.view(conn, requester.user_id, room_id)
+            view = await self.checked_view(conn, requester, room_id)
             event = await event_store.get_event(conn, event_id)
             if (
                 event is None

@@ -59,7 +59,7 @@ class RelationReader:
     async def relations(self, requester: Requester, q: RelationsQuery) -> dict[str, Any]:
         limit = max(0, min(q.limit, MAX_LIMIT))
         async with self._db.read() as conn:
-            view = await self._reader.view(conn, requester.user_id, q.room_id)
+            view = await self._reader.checked_view(conn, requester, q.room_id)
             parent = await event_store.get_event(conn, q.event_id)
             if (
                 parent is None
@@ -133,7 +133,7 @@ class RelationReader:
         limit = max(1, min(limit, MAX_LIMIT))
         before = parse_position(from_token) if from_token is not None else None
         async with self._db.read() as conn:
-            view = await self._reader.view(conn, requester.user_id, room_id)
+            view = await self._reader.checked_view(conn, requester, room_id)
             rows = await relation_store.threads(
                 conn,
                 room_id,

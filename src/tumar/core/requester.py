@@ -12,3 +12,4 @@ class Requester:
     is_admin: bool = False
     token_hash: str = ""
     ip: str | None = None
+    user_agent: str | None = None  # as declared by the client (a hint, never proof)

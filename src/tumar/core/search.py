@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.clock import Clock
 from tumar.core.at_rest import AtRest
+from tumar.core.device_gate import DeviceGate
 from tumar.core.requester import Requester
 from tumar.core.serialize import client_events
 from tumar.core.tokens import pagination_token
@@ -104,10 +105,17 @@ def parse_room_events(raw: object) -> RoomEventsSearch:
 
 
 class SearchService:
-    def __init__(self, db: Database, clock: Clock, at_rest: AtRest | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        at_rest: AtRest | None = None,
+        gate: DeviceGate | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._at_rest = at_rest
+        self._gate = gate  # conditional access by device (core/device_gate.py)
 
     async def _scopes(self, conn: AsyncConnection, user_id: str) -> list[RoomScope]:
         forgotten = await room_store.forgotten_set(conn, user_id)
@@ -137,6 +145,10 @@ class SearchService:
                 if (flt.rooms is None or s.room_id in flt.rooms)
                 and (not flt.not_rooms or s.room_id not in flt.not_rooms)
             ]
+            if self._gate is not None:  # rooms gated for this session's device are left out
+                ids = [s.room_id for s in scopes]
+                gated = await self._gate.searchable(conn, requester, ids, flt.rooms)
+                scopes = [s for s in scopes if s.room_id not in gated]
             query = SearchQuery(
                 words=words,
                 rooms=scopes,
