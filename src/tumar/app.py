@@ -15,6 +15,8 @@ from tumar import __version__
 from tumar.api import (
     accounts,
     admin,
+    correspondence,
+    devices,
     events,
     keys,
     media,
@@ -70,6 +72,9 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = svc
+    # First: device check-ins are the busiest unauthenticated route, and matching a path
+    # against every route before it costs more than the check-in's own work.
+    app.include_router(devices.router)  # /_tumar/devices/v1: enrolment and check-ins
     for prefix in CLIENT_PREFIXES:
         for module in (accounts, rooms, events, sync, userdata, keys, to_device, room_keys):
             app.include_router(module.router, prefix=prefix)
@@ -83,6 +88,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(media.router)
     app.include_router(admin.build_router())
     app.include_router(notices.router)  # /_tumar/notices/v1: recipients' side
+    app.include_router(correspondence.router)  # /_tumar/letters/v1: official letters
     app.include_router(sso.page_router)
     app.include_router(web.router)  # last: the web app never shadows an API route
     _install_error_handlers(app)

@@ -13,6 +13,9 @@ from pathlib import Path
 from tumar import (
     cli_accounts,
     cli_audit,
+    cli_correspondence,
+    cli_device_agent,
+    cli_devices,
     cli_directory,
     cli_keys,
     cli_labels,
@@ -86,7 +89,10 @@ def parser() -> argparse.ArgumentParser:
     cli_audit.add_parsers(sub, _common)  # audit verify|checkpoint|public-key|export, compliance
     cli_keys.add_parsers(sub, _common)  # keys status|new-key|rotate|remove-key
     cli_notices.add_parsers(sub, _common)  # notify preview|send|withdraw|report|remind
+    cli_correspondence.add_parsers(sub, _common)  # letters list|show|verify|export|journal|...
     cli_labels.add_parsers(sub, _common)  # labels list|show|set
+    cli_devices.add_parsers(sub, _common)  # devices policy|token|list|show|command|retire
+    cli_device_agent.add_parsers(sub, _common)  # device-agent (an HTTP client, no database)
 
     token = sub.add_parser("registration-token", help="create a registration token")
     _common(token)
@@ -105,6 +111,8 @@ async def _with_services(settings: Settings, job: Callable[[Services], Awaitable
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "device-agent":  # a client of the server: no configuration, no database
+        return cli_device_agent.main(args)
     import os
 
     if args.config is None and os.environ.get("TUMAR_CONFIG"):
@@ -143,8 +151,12 @@ async def _dispatch(args: argparse.Namespace, svc: Services) -> int:
         return await cli_keys.dispatch(args, svc)
     if args.command == "notify":
         return await cli_notices.dispatch(args, svc)
+    if args.command == "letters":
+        return await cli_correspondence.dispatch(args, svc)
     if args.command == "labels":
         return await cli_labels.dispatch(args, svc)
+    if args.command == "devices":
+        return await cli_devices.dispatch(args, svc)
     if args.command == "registration-token":
         print(await svc.accounts.do_create_registration_token(uses_allowed=args.uses))
         return 0

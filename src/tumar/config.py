@@ -314,6 +314,68 @@ class Settings(BaseSettings):
     gov_notices_max_body_chars: int = Field(16_000, ge=100, le=60_000)
     """Longest notification body (Markdown source), in characters; longer is 413."""
 
+    # ---- devices: enrolment, check-ins, commands (issue 8; docs/device-policy.md) ----
+
+    devices_token_ttl_seconds: int = Field(72 * 3600, ge=60, le=90 * 86_400)
+    """How long a one-time device enrolment token stays valid after it is issued."""
+
+    devices_self_service_tokens: bool = True
+    """Whether a signed-in official may issue an enrolment token for their own account
+    (``POST /_tumar/devices/v1/enrolment-tokens``); otherwise only security officers can."""
+
+    devices_max_clock_skew_seconds: int = Field(300, ge=1, le=86_400)
+    """A check-in whose ``sent_ts`` is further than this from the server's clock is refused
+    (``TUMAR_CLOCK_SKEW``); evaluation always uses the server's clock."""
+
+    devices_checkin_interval_seconds: int = Field(900, ge=10, le=86_400)
+    """How often a device is asked to check in when no policy applies to it (a policy's own
+    ``checkin_interval_seconds`` wins)."""
+
+    devices_history_kept: int = Field(200, ge=1, le=100_000)
+    """How many check-ins of a device the admin API's device detail shows."""
+
+    # ---- registered official correspondence (issue 10; docs/correspondence.md) ----
+
+    letters_number_format: str = "{org}-{seq:05}/{yy}"
+    """Registration number format of organisations without their own (admin API
+    ``PUT /correspondence/formats/{org}``): ``{org}``, ``{seq}`` / ``{seq:05}``, ``{yy}`` /
+    ``{yyyy}``, ``{dir}``; must hold ``{seq}`` and the year."""
+
+    letters_timezone: str = "UTC"
+    """IANA time zone that decides the registration year of a number and the day a due date
+    ends (e.g. ``Asia/Almaty``)."""
+
+    letters_max_attachment_bytes: int = Field(50 * 1024 * 1024, ge=0, le=2**40)
+    """Largest total size of one letter's attachments, in bytes; more is 413 ``M_TOO_LARGE``."""
+
+    letters_max_attachments: int = Field(20, ge=0, le=500)
+    """Most attachments on one letter."""
+
+    letters_max_recipients: int = Field(100, ge=1, le=5000)
+    """Most recipient organisations of one letter."""
+
+    letters_max_body_chars: int = Field(60_000, ge=100, le=1_000_000)
+    """Longest letter body (Markdown source), in characters; longer is 413."""
+
+    letters_open_label_max: str | None = "internal"
+    """Highest classification label a letter may carry to any organisation; a letter labelled
+    above it may go only to organisations inside its label audience (``label_orgs``, else the
+    sender's own subtree). Empty: every label is open."""
+
+    letters_remind_days: int = Field(2, ge=0, le=60)
+    """Executors are reminded this many days before an assignment's due date (0: no
+    reminder); after the due date the controller gets an escalation."""
+
+    letters_tick_seconds: int = Field(300, ge=0, le=86_400)
+    """How often each node runs the correspondence reminder run (0: never; use
+    ``tumar letters control --remind`` from cron)."""
+
+    # ---- conditional access by device (issue 8; docs/device-policy.md) ----
+
+    device_gate_session_seconds: float = Field(5.0, ge=0.1, le=3600)
+    """How long a node trusts what it read of a session's enrolled device and organisation
+    (a check-in on this node updates it at once; one on another node within this time)."""
+
     @field_validator("rollout_reminder_days")
     @classmethod
     def _check_reminder_days(cls, value: list[int]) -> list[int]:

@@ -17,7 +17,11 @@ from tumar.core.audit_chain import AuditChain
 from tumar.core.audit_export import AuditExporter
 from tumar.core.classification_admin import LabelAdmin
 from tumar.core.compliance_export import ComplianceExporter
+from tumar.core.correspondence import CorrespondenceService, build_correspondence
 from tumar.core.data_keys import DataKeyring
+from tumar.core.device_dashboard import DeviceDashboard
+from tumar.core.device_gate import DeviceGate
+from tumar.core.devices import DeviceService
 from tumar.core.directory import DirectoryService
 from tumar.core.dlp import DlpGuard
 from tumar.core.gov_notices import GovNoticeService
@@ -120,6 +124,10 @@ class Services:
     compliance: ComplianceExporter
     retention: RetentionService
     legal_holds: LegalHoldService
+    correspondence: CorrespondenceService  # registered official letters (issue 10)
+    devices: DeviceService  # device policy: enrolment, check-ins, commands (issue 8)
+    device_gate: DeviceGate  # conditional access by device (issue 8)
+    device_dashboard: DeviceDashboard  # security officers' device dashboard (issue 8)
 
     async def start(self) -> None:
         if self.settings.auto_migrate:
@@ -127,6 +135,7 @@ class Services:
         self.notifier.floor = await self.db.current_position()
         await self.bus.start()
         self.notice_ticker.start()
+        self.correspondence.start()
         self.audit_chain.start()
         self.read_audit.start()
         self.retention.start()
@@ -136,6 +145,7 @@ class Services:
         await self.audit_chain.close()
         await self.retention.stop()
         await self.notice_ticker.stop()
+        await self.correspondence.stop()
         self.typing.close()
         await self.bus.close()
         await self.db.close()
@@ -206,19 +216,25 @@ def build_services(
     user_directory = UserDirectory(db, settings)
     membership = MembershipService(db, rooms, settings.server_name, guard=user_directory)
     totp = TotpService(db, clock, settings)
-    reader = RoomReader(db, clock)
+    notices = ServerNotices(db, rooms, membership, bus, clock, settings)
+    devices = DeviceService(db, clock, settings, bus, notices)
+    device_gate = DeviceGate(clock, settings, devices.policies)
+    devices.checkins.on_access_change.append(device_gate.on_access_change)
+    reader = RoomReader(db, clock, device_gate)
     push_rules = PushRuleService(db, bus)
     counter = NotificationCounter(db, clock, push_rules, limit=settings.unread_count_limit)
     presence = PresenceService(db, bus, clock, settings)
-    notices = ServerNotices(db, rooms, membership, bus, clock, settings)
-    notice_delivery = NoticeDelivery(db, rooms, notices, bus, clock, settings)
+    notice_delivery = NoticeDelivery(db, rooms, notices, bus, clock, settings, notifier=notifier)
     rooms.event_hooks.append(notice_delivery.on_event)
     gov_notices = GovNoticeService(db, clock, settings, bus, notice_delivery)
     notice_reports = NoticeReports(db, clock, settings, gov_notices, notices)
-    sync = SyncService(
-        db, notifier, typing, clock, to_device, SyncExtras(counter, push_rules, presence)
-    )
+    extras = SyncExtras(counter, push_rules, presence)
+    sync = SyncService(db, notifier, typing, clock, to_device, extras, gate=device_gate)
     sync.before_build.append(notice_delivery.before_sync)
+    sync.before_build.append(device_gate.before_sync)
+    creator = RoomCreator(
+        rooms, membership, db, bus, clock, settings.server_name, guard=user_directory
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -228,9 +244,7 @@ def build_services(
         accounts=accounts,
         rooms=rooms,
         membership=membership,
-        creator=RoomCreator(
-            rooms, membership, db, bus, clock, settings.server_name, guard=user_directory
-        ),
+        creator=creator,
         reader=reader,
         relations=RelationReader(db, clock, reader),
         sync=sync,
@@ -244,11 +258,11 @@ def build_services(
         room_upgrader=RoomUpgrader(
             db, bus, clock, rooms, membership, settings.server_name, guard=user_directory
         ),
-        search=SearchService(db, clock, at_rest),
+        search=SearchService(db, clock, at_rest, device_gate),
         typing=typing,
         profile=ProfileService(db, accounts, rooms, user_directory),
         userdata=UserDataService(db, bus, clock),
-        media=MediaService(db, media_storage, clock, settings),
+        media=MediaService(db, media_storage, clock, settings, device_gate),
         directory=DirectoryService(db, clock, settings),
         user_directory=user_directory,
         audit=AuditReader(db),
@@ -275,6 +289,18 @@ def build_services(
         compliance=ComplianceExporter(db, clock, audit_chain),
         retention=RetentionService(db, clock, settings, media_storage),
         legal_holds=LegalHoldService(db, clock),
+        correspondence=build_correspondence(
+            db,
+            clock,
+            settings,
+            keyring,
+            media_storage,
+            notices,
+            creator,
+        ),
+        devices=devices,
+        device_gate=device_gate,
+        device_dashboard=DeviceDashboard(db, clock, devices),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.clock import Clock
+from tumar.core.device_gate import NO_HOLD, DeviceGate
 from tumar.core.e2ee_sync import e2ee_sections
 from tumar.core.notifier import Notifier
 from tumar.core.requester import Requester
@@ -83,6 +84,7 @@ class SyncService:
         clock: Clock,
         to_device: ToDeviceService | None = None,
         extras: SyncExtras | None = None,
+        gate: DeviceGate | None = None,
     ) -> None:
         self._db = db
         self._notifier = notifier
@@ -90,6 +92,7 @@ class SyncService:
         self._clock = clock
         self._to_device = to_device
         self._extras = extras  # unread counts, push rules, presence
+        self._gate = gate  # conditional access by device (core/device_gate.py)
         # Run before each answer is built, with the user id (e.g. lazy delivery of government
         # notifications, core/gov_notices_delivery.py).
         self.before_build: list[Callable[[str], Awaitable[None]]] = []
@@ -109,6 +112,10 @@ class SyncService:
             and req.timeout_ms > 0
             and self._notifier.knows(since)
         ):
+            # The hooks first (they may write for the user and ring the doorbell, e.g. a
+            # notification sent while the client was between two long-polls).
+            for hook in self.before_build:
+                await hook(req.requester.user_id)
             # Nothing new for this user since the token: wait before reading the database.
             await self._notifier.wait(req.requester.user_id, since, req.timeout_ms / 1000)
         while True:
@@ -166,6 +173,9 @@ class SyncService:
         joined = [m for m in memberships if m.membership == "join"]
         joined_ids = [m.room_id for m in joined]
         since_typing = w.req.since.typing if w.req.since else 0
+        # Rooms gated for this session's device stay out; once access returns they come whole.
+        gate = self._gate
+        held = await gate.hold(w.conn, w.req.requester, joined_ids) if gate else NO_HOLD
         rejoined: list[str] = []
         if w.initial:
             active = set(joined_ids)
@@ -177,6 +187,7 @@ class SyncService:
             # A room joined since the last sync comes with everything, like in an initial sync.
             # (A join -> join change, such as a new display name, is not a new stay.)
             rejoined = [m.room_id for m in joined if await self._stay_began_after(w, m)]
+            rejoined += [r for r in held.released if r not in rejoined]
             receipts += await data_store.receipts_since(w.conn, rejoined, 0, w.after)
             active.update(rejoined)
             active.update(r for r in joined_ids if self._typing.changed_since(r, since_typing))
@@ -190,7 +201,7 @@ class SyncService:
 
         join: dict[str, Any] = {}
         for m in joined:
-            if m.room_id not in active:
+            if m.room_id not in active or m.room_id in held.withheld:
                 continue
             full = w.initial or m.room_id in rejoined
             section = await self._room_section(w, m.room_id, None, full=full)
@@ -248,9 +259,16 @@ class SyncService:
         if not left:
             return {}
         forgotten = await room_store.forgotten_set(w.conn, w.req.requester.user_id)
+        gated = frozenset[str]()
+        if self._gate is not None:
+            ids = [m.room_id for m in left]
+            gated = await self._gate.withheld_left(w.conn, w.req.requester, ids)
         out: dict[str, Any] = {}
         for m in left:
             if m.room_id in forgotten:
+                continue
+            if m.room_id in gated:  # only their own leave, none of the gated content
+                out[m.room_id] = await self._unseen_leave_section(w, m, None)
                 continue
             user = w.req.requester.user_id
             stay = await event_store.last_stay(w.conn, m.room_id, user, m.stream_pos)

@@ -756,11 +756,274 @@ gov_notice_escalations = Table(
 )
 
 # ---- device policy and conditional access (issue 8), migration 0012 ----
-# (tables of the device helper go here)
+# Policies are versioned: a change inserts a new version; the current version of a policy is
+# its highest version whose ``retired_ts`` is NULL. ``document`` is the policy JSON exactly as
+# ``policy.device_policy.policy_document`` writes it.
+device_policies = Table(
+    "device_policies",
+    metadata,
+    Column("policy_id", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("retired_ts", BigInteger),
+)
+
+# One-time enrolment tokens; only a hash of the token is kept.
+device_enrolment_tokens = Table(
+    "device_enrolment_tokens",
+    metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("user_id", Text, nullable=False),
+    Column("issued_by", Text, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("expires_ts", BigInteger, nullable=False),
+    Column("used_ts", BigInteger),
+    Column("device_id", Text),
+)
+
+# Enrolled (managed) devices. The name ``devices`` is the Matrix sessions' table, hence
+# ``managed_devices``. ``session_device_id`` is the Matrix device (session) whose access token
+# enrolled it; the last check-in's evaluation is kept on the row for conditional access.
+managed_devices = Table(
+    "managed_devices",
+    metadata,
+    Column("device_id", Text, primary_key=True),
+    Column("user_id", Text, nullable=False),
+    Column("session_device_id", Text),
+    Column("public_key", Text, nullable=False),  # base64 Ed25519 public key (32 bytes)
+    Column("platform", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("os_version", Text, nullable=False),
+    Column("management_mode", Text, nullable=False),
+    Column("ownership", Text, nullable=False),
+    Column("attestation", Text, nullable=False),  # JSON, as reported
+    Column("enrolled_ts", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_checkin_ts", BigInteger),
+    Column("report", Text),  # JSON: the last check-in's state and evidence
+    Column("verdict", Text, nullable=False),  # compliant | non_compliant | unknown
+    Column("valid_until_ts", BigInteger),
+    Column("gated_labels", Text, nullable=False),  # JSON list
+    Column("findings", Text, nullable=False),  # JSON list of findings
+    Column("prior", Text),  # JSON PriorState
+    Column("bundle_version", Text),
+    Column("retired_ts", BigInteger),
+    # Kept with the row so that a check-in reads commands and violations only when it must:
+    # commands not yet acknowledged, and the open violation.
+    Column("pending_commands", Integer, nullable=False),
+    Column("open_violation_id", Text),
+    Index("managed_devices_session", "user_id", "session_device_id"),
+)
+
+device_checkins = Table(
+    "device_checkins",
+    metadata,
+    Column("device_id", Text, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("received_ts", BigInteger, nullable=False),
+    Column("verdict", Text, nullable=False),
+    Column("report", Text, nullable=False),  # JSON
+)
+
+device_commands = Table(
+    "device_commands",
+    metadata,
+    Column("command_id", Text, primary_key=True),
+    Column("device_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),  # sync_now | lock_content | wipe_content | show_message
+    Column("payload", Text, nullable=False),  # JSON
+    Column("issued_by", Text, nullable=False),
+    Column("issued_ts", BigInteger, nullable=False),
+    Column("delivered_ts", BigInteger),
+    Column("acked_ts", BigInteger),
+    Column("result", Text),
+    Index("device_commands_device", "device_id", "acked_ts"),
+)
+
+device_violations = Table(
+    "device_violations",
+    metadata,
+    Column("violation_id", Text, primary_key=True),
+    Column("device_id", Text, nullable=False),
+    Column("user_id", Text, nullable=False),
+    Column("opened_ts", BigInteger, nullable=False),
+    Column("closed_ts", BigInteger),
+    Column("findings", Text, nullable=False),  # JSON list
+    Index("device_violations_device", "device_id", "closed_ts"),
+)
 # ---- end of device policy ----
 
 # ---- registered official correspondence (issue 10), migration 0013 ----
-# (tables of the letters helper go here)
+# A letter (one row) and its parts; the life cycle is in ``policy/letters.py``, the writer is
+# ``core/correspondence.py``. Lists are compact JSON text; times are epoch milliseconds.
+letters = Table(
+    "letters",
+    metadata,
+    Column("letter_id", Text, primary_key=True),
+    Column("sender_org", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("label_orgs", Text),  # JSON list of org codes: the label's audience
+    Column("reply_to", Text),
+    Column("approval_mode", Text, nullable=False),  # ordered | parallel
+    Column("approvers", Text, nullable=False),  # JSON list of user ids
+    Column("signatory", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("round", Integer, nullable=False),  # approval round (a return starts a new one)
+    Column("outgoing_number", Text),
+    Column("outgoing_year", Integer),
+    Column("outgoing_seq", Integer),
+    Column("registered_ts", BigInteger),
+    Column("registered_by", Text),
+    Column("room_id", Text),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("updated_ts", BigInteger, nullable=False),
+    Index("letters_sender", "sender_org", "status"),
+    Index("letters_author", "author"),
+    Index("letters_outgoing", "sender_org", "outgoing_number", unique=True),
+)
+
+letter_recipients = Table(
+    "letter_recipients",
+    metadata,
+    Column("letter_id", Text, primary_key=True),
+    Column("org_code", Text, primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("delivered_ts", BigInteger),
+    Column("incoming_number", Text),
+    Column("incoming_year", Integer),
+    Column("incoming_seq", Integer),
+    Column("registered_ts", BigInteger),
+    Column("registered_by", Text),
+    Column("resolution", Text),
+    Column("executors", Text),  # JSON list of user ids
+    Column("controller", Text),
+    Column("due_ts", BigInteger),
+    Column("resolved_by", Text),
+    Column("resolved_ts", BigInteger),
+    Column("reply_text", Text),
+    Column("reply_letter_id", Text),
+    Column("replied_by", Text),
+    Column("replied_ts", BigInteger),
+    Column("closed_by", Text),
+    Column("closed_ts", BigInteger),
+    Column("reminded_ts", BigInteger),
+    Column("escalated_ts", BigInteger),
+    Index("letter_recipients_org", "org_code", "status"),
+    Index("letter_recipients_incoming", "org_code", "incoming_number", unique=True),
+)
+
+letter_approvals = Table(
+    "letter_approvals",
+    metadata,
+    Column("letter_id", Text, primary_key=True),
+    Column("round", Integer, primary_key=True),
+    Column("user_id", Text, primary_key=True),
+    Column("decision", Text, nullable=False),  # approved | returned
+    Column("comment", Text),
+    Column("ts", BigInteger, nullable=False),
+)
+
+letter_events = Table(
+    "letter_events",
+    metadata,
+    Column("letter_id", Text, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("org_code", Text),  # the recipient organisation, for per-recipient steps
+    Column("status", Text, nullable=False),  # the status after the step
+    Column("comment", Text),
+)
+
+letter_attachments = Table(
+    "letter_attachments",
+    metadata,
+    Column("letter_id", Text, primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("mxc", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("content_type", Text),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", Text),  # hex, from the media store at signing
+)
+
+letter_signatures = Table(
+    "letter_signatures",
+    metadata,
+    Column("letter_id", Text, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("stage", Text, nullable=False),  # signature (signatory) | registration (seal)
+    Column("signer", Text, nullable=False),
+    Column("key_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),  # ed25519 | x509
+    Column("algorithm", Text, nullable=False),
+    Column("signature", Text, nullable=False),  # unpadded base64
+    Column("canonical_sha256", Text, nullable=False),
+    Column("signed_ts", BigInteger, nullable=False),
+    Column("public_key", Text, nullable=False),  # Ed25519: unpadded base64; x509: ""
+    Column("certificate_pem", Text),
+    Column("chain_pem", Text),
+)
+
+# The next number per organisation, year and direction (in | out): gap-free numbering under
+# the row lock of this counter, taken in the registering transaction.
+letter_counters = Table(
+    "letter_counters",
+    metadata,
+    Column("org_code", Text, primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("direction", Text, primary_key=True),
+    Column("next_seq", Integer, nullable=False),
+)
+
+letter_formats = Table(
+    "letter_formats",
+    metadata,
+    Column("org_code", Text, primary_key=True),
+    Column("format", Text, nullable=False),
+    Column("updated_by", Text, nullable=False),
+    Column("updated_ts", BigInteger, nullable=False),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("user_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),  # ed25519 | x509
+    Column("algorithm", Text, nullable=False),
+    Column("public_key", Text, nullable=False),  # Ed25519: unpadded base64; x509: ""
+    Column("sealed_private", LargeBinary, nullable=False),  # AES-GCM under a data key
+    Column("certificate_pem", Text),
+    Column("chain_pem", Text),
+    Column("subject", Text),
+    Column("issuer", Text),
+    Column("serial", Text),
+    Column("not_before_ts", BigInteger),
+    Column("not_after_ts", BigInteger),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("revoked_ts", BigInteger),
+    Index("signing_keys_user", "user_id"),
+)
+
+trust_anchors = Table(
+    "trust_anchors",
+    metadata,
+    Column("anchor_id", Text, primary_key=True),  # SHA-256 of the DER certificate, hex
+    Column("subject", Text, nullable=False),
+    Column("certificate_pem", Text, nullable=False),
+    Column("not_after_ts", BigInteger, nullable=False),
+    Column("added_by", Text, nullable=False),
+    Column("added_ts", BigInteger, nullable=False),
+)
 # ---- end of correspondence ----
 
 # ---- notices served from one row (issue 7), migration 0014 ----

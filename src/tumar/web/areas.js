@@ -6,4 +6,6 @@ export const AREAS = [
   await import("./admin/index.js"),
   await import("./security/index.js"),
   await import("./notices/index.js"),
+  await import("./letters/index.js"),
+  await import("./devices/index.js"),
 ];

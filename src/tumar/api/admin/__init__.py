@@ -15,6 +15,10 @@ from tumar.api.admin import (
     accounts,
     audit,
     compliance,
+    correspondence,
+    device_dashboard,
+    device_exports,
+    devices,
     imports,
     labels,
     mfa,
@@ -31,6 +35,10 @@ from tumar.api.http import ok
 MODULES = [orgs, people, roles, audit, rollout, mfa, imports, accounts, retention, compliance]
 MODULES.append(notices)
 MODULES.append(labels)
+MODULES.append(correspondence)
+MODULES.append(devices)
+MODULES.append(device_exports)
+MODULES.append(device_dashboard)
 
 
 def build_router() -> APIRouter:
