@@ -1025,7 +1025,3 @@ trust_anchors = Table(
     Column("added_ts", BigInteger, nullable=False),
 )
 # ---- end of correspondence ----
-
-# ---- notices served from one row (issue 7), migration 0014 ----
-# (tables of the notice-delivery work go here)
-# ---- end of notices served from one row ----
