@@ -140,6 +140,14 @@ def test_devices_commands_and_agent(tmp_path: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "acked" in out and "(shown)" in out and "(locked)" in out
     assert "violation" in out and "check-in 4" in out
+    assert run(tmp_path, "devices", "summary") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "total\t1\t1\t0\t0" in lines  # enrolled, compliant again after seq 4
+    assert run(tmp_path, "devices", "violations") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0 violation(s)"  # closed by compliance
+    assert run(tmp_path, "devices", "violations", "--all") == 0
+    out = capsys.readouterr().out
+    assert device_id in out and "closed " in out and out.splitlines()[-1] == "1 violation(s)"
     assert run(tmp_path, "devices", "retire", device_id) == 0
     assert capsys.readouterr().out.strip() == f"{device_id} retired"
 

@@ -20,6 +20,7 @@ from tumar.core.devices import COMMAND_KINDS
 from tumar.core.directory import cli_actor
 from tumar.core.services import Services
 from tumar.errors import MatrixError
+from tumar.policy.roles import Actor
 
 
 def iso(ts: int | None) -> str:
@@ -78,6 +79,14 @@ def add_parsers(
     dretire = cmds.add_parser("retire", help="retire a device (it can no longer check in)")
     common(dretire)
     dretire.add_argument("device_id")
+    summary = cmds.add_parser("summary", help="devices per organisation by verdict, rolled up")
+    common(summary)
+    summary.add_argument("--org", help="only this organisation's subtree")
+    violations = cmds.add_parser("violations", help="open violations (--all: closed ones too)")
+    common(violations)
+    violations.add_argument("--org", help="only this organisation's subtree")
+    violations.add_argument("--all", action="store_true", help="closed violations too")
+    violations.add_argument("--limit", type=int, default=100)
 
 
 def _time(value: str | None, now: int) -> int:
@@ -168,6 +177,10 @@ async def dispatch(args: argparse.Namespace, svc: Services) -> int:
             segno.make(t.qr_payload, error="m").save(str(args.qr), kind=kind, scale=6)
             print(f"QR code written to {args.qr}")
         return 0
+    if cmd == "summary":
+        return await _summary(args, svc, actor)
+    if cmd == "violations":
+        return await _violations(args, svc, actor)
     if cmd == "list":
         rows, total = await svc.devices.list_devices(
             actor, org_code=args.org, verdict=args.verdict, limit=args.limit
@@ -211,3 +224,27 @@ async def dispatch(args: argparse.Namespace, svc: Services) -> int:
         print(f"{d.device_id} retired")
         return 0
     raise AssertionError(args)
+
+
+async def _summary(args: argparse.Namespace, svc: Services, actor: Actor) -> int:
+    sm = await svc.device_dashboard.summary(actor, org=args.org)
+    print("organisation\tenrolled\tcompliant\tnon_compliant\tunknown (subtree totals)")
+    rows = [(oc.org.code, oc.total) for oc in sm.organisations] + [("total", sm.total)]
+    for name, c in rows:
+        print(f"{name}\t{c.enrolled}\t{c.compliant}\t{c.non_compliant}\t{c.unknown}")
+    return 0
+
+
+async def _violations(args: argparse.Namespace, svc: Services, actor: Actor) -> int:
+    found, count = await svc.device_dashboard.violations(
+        actor, open_only=not args.all, org=args.org, limit=args.limit, offset=0
+    )
+    for v in found:
+        state = f"closed {iso(v.closed_ts)}" if v.closed_ts else "open"
+        reasons = "; ".join(str(f.get("reason")) for f in v.findings if f.get("reason"))
+        print(
+            f"{v.violation_id}\t{v.device_id}\t{v.user_id}\t{v.org_code or '-'}\t"
+            f"opened {iso(v.opened_ts)}\t{state}\t{reasons}"
+        )
+    print(f"{count} violation(s)")
+    return 0
