@@ -73,9 +73,8 @@ async def test_concurrent_takes_are_gap_free(services: Services) -> None:
     assert sorted(more) == list(range(46, 51))
 
 
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # nodes share PostgreSQL
 async def test_two_nodes_one_database(settings: Settings, services: Services) -> None:
-    if services.db.is_sqlite:
-        pytest.skip("two nodes share a PostgreSQL database")
     other = build_services(settings, clock=services.clock)
     try:
         a, b = await asyncio.gather(

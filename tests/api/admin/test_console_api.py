@@ -22,6 +22,7 @@ async def test_whoami_lists_the_permissions_of_every_grant(api: Api) -> None:
     assert me["permissions"] == [
         "audit.export",
         "audit.read",
+        "devices.manage",
         "directory.read",
         "labels.manage",
         "legal_hold",
