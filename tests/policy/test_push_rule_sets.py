@@ -55,9 +55,12 @@ def test_merge_order_and_view() -> None:
         new_rule("room", "!r:example.org", {"actions": []}),
     ]  # fmt: skip
     rules = ruleset(ME, stored)
-    assert [r["rule_id"] for r in rules["override"]][:3] == [
+    # The user's own overrides come after master and before the other server defaults, of
+    # which tumar's urgent-notice rule comes first, so that suppress_notices cannot silence it.
+    assert [r["rule_id"] for r in rules["override"]][:4] == [
         ".m.rule.master",
         "mine",
+        ".kz.tumar.rule.urgent_notice",
         ".m.rule.suppress_notices",
     ]
     assert find(rules, "override", ".m.rule.suppress_notices")["enabled"] is False  # type: ignore[index]
