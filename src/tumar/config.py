@@ -376,6 +376,10 @@ class Settings(BaseSettings):
     """How long a node trusts what it read of a session's enrolled device and organisation
     (a check-in on this node updates it at once; one on another node within this time)."""
 
+    # ---- scale-out: Redis bus, shared rate limits, typing (issue 9; docs/deploy.md) ----
+
+    # ---- operations: health, metrics, logs, graceful drain (issue 9; docs/deploy.md) ----
+
     @field_validator("rollout_reminder_days")
     @classmethod
     def _check_reminder_days(cls, value: list[int]) -> list[int]:

@@ -20,6 +20,12 @@ class Doorbell:
     typing_serial: int = 0
     """Serial of the ephemeral typing stream, when the change is a typing update."""
     rooms: frozenset[str] = field(default_factory=frozenset)
+    sessions: frozenset[str] = field(default_factory=frozenset)
+    """Users whose access tokens changed (logout, deactivation, suspension): every node drops
+    what it cached of their sessions."""
+    wake_all: bool = False
+    """The stream moved to ``position`` but the affected users are unknown (a node that may
+    have missed doorbells catches up): every parked long-poll re-reads the database."""
 
 
 Handler = Callable[[Doorbell], None]

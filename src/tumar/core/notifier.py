@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Iterable
 
 from tumar.bus.base import Doorbell
 from tumar.core.tokens import SyncToken
@@ -17,16 +18,31 @@ class Notifier:
         self._waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
         self._user_pos: dict[str, int] = {}
         self._user_typing: dict[str, int] = {}
+        # A wake-all doorbell's position: news for everyone whose token is older.
+        self._all_pos = 0
+        self.draining = False
 
     def on_doorbell(self, bell: Doorbell) -> None:
+        if bell.wake_all:
+            self._all_pos = max(self._all_pos, bell.position)
+            self._wake(list(self._waiters))
         for user in bell.users:
             if bell.position and bell.position > self._user_pos.get(user, 0):
                 self._user_pos[user] = bell.position
             if bell.typing_serial and bell.typing_serial > self._user_typing.get(user, 0):
                 self._user_typing[user] = bell.typing_serial
+        self._wake(bell.users)
+
+    def _wake(self, users: Iterable[str]) -> None:
+        for user in users:
             for fut in self._waiters.pop(user, ()):
                 if not fut.done():
                     fut.set_result(None)
+
+    def drain(self) -> None:
+        """Shutting down: answer every parked long-poll now, and park no new one."""
+        self.draining = True
+        self._wake(list(self._waiters))
 
     def knows(self, since: SyncToken) -> bool:
         """Whether ``has_news`` is authoritative for a token."""
@@ -34,7 +50,8 @@ class Notifier:
 
     def has_news(self, user_id: str, since: SyncToken) -> bool:
         return (
-            self._user_pos.get(user_id, 0) > since.pos
+            self._all_pos > since.pos
+            or self._user_pos.get(user_id, 0) > since.pos
             or self._user_typing.get(user_id, 0) > since.typing
         )
 
@@ -53,7 +70,7 @@ class Notifier:
         """
         if self.has_news(user_id, since):
             return True
-        if timeout <= 0:
+        if timeout <= 0 or self.draining:
             return False
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters[user_id].add(fut)
