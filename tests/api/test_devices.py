@@ -10,6 +10,7 @@ device permission). Monday 2 March 2026, 06:00 UTC (11:00 in Astana): working ho
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 from collections.abc import AsyncIterator
@@ -651,3 +652,33 @@ async def test_another_organisations_officer_refused(
     await enrol(api, world, world.users["c1"], officer=world.secmoh)
     answer = await checkin(api, dev, clock)
     assert answer["commands"] == []
+
+
+# ---- check-ins arriving together (group commit) -----------------------------------------------
+
+
+async def test_concurrent_check_ins_are_judged_each_on_its_own(
+    api: Api, world: World, policy: dict[str, Any], clock: FakeClock
+) -> None:
+    """Check-ins that arrive together share one transaction (``core/group_commit.py``), but
+    each is refused or accepted as if alone: two of one device in order both count, a replay
+    and a bad signature among them are refused and write nothing."""
+    assert api.services is not None
+    devs = [await enrol(api, world, world.users[n]) for n in ("a1", "a2")]
+    devs.append(await enrol(api, world, world.users["c1"], officer=world.secmoh))
+    firsts = [body(d, clock) for d in devs]
+    then = body(devs[0], clock)  # the same device's next sequence number
+    forged = {**body(devs[2], clock), "sent_ts": clock.now_ms() + 1}
+    nul = body(devs[2], clock, sim(os_version="14\x00"))  # PostgreSQL cannot store it
+    sent = [*firsts, then, firsts[1], forged, nul]
+    batches = api.services.devices.checkins._batches
+    before = batches.batches
+    answers = await asyncio.gather(*(api.raw("POST", f"{DEV}/checkin", json=b) for b in sent))
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 409, 401, 400]
+    assert answers[4].json()["errcode"] == "TUMAR_REPLAYED_SEQUENCE"
+    assert answers[5].json()["errcode"] == "TUMAR_BAD_SIGNATURE"
+    assert answers[6].json()["errcode"] == "M_INVALID_PARAM"
+    assert batches.batches - before < len(sent)  # some shared a transaction
+    assert await count(api, device_checkins) == 4
+    detail = await api.call("GET", f"{DEV}/devices", user=world.users["a1"])
+    assert [d["last_seq"] for d in detail["devices"]] == [2]

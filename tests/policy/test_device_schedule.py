@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tumar.policy.device_policy import Schedule, ScheduleException, WeeklyHours
 from tumar.policy.device_schedule import (
+    _next_change_all,
     any_active,
     local_windows,
     next_change,
@@ -216,6 +217,25 @@ def test_next_change_is_a_real_boundary(s: Schedule, t: int) -> None:
     assert schedule_active(s, t) == schedule_active(s, c - 1)
     mid = t + (c - t) // 2
     assert schedule_active(s, mid) == schedule_active(s, t)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(schedules(), min_size=1, max_size=3), st.lists(instants, min_size=1, max_size=12))
+def test_remembered_stretch_answers_as_a_fresh_walk(
+    found: list[Schedule], times: list[int]
+) -> None:
+    """``any_active`` and ``next_change_all`` remember the stretch they last found; asked at
+    instants in any order (a clock may go back), they answer as a walk of the calendar does."""
+    group = tuple(found)
+    for t in [*times, *(t + 1 for t in times), *sorted(times)]:
+        fresh = any(schedule_active(s, t) for s in group)
+        assert any_active(group, t) == fresh
+        expected = _next_change_all(group, t, fresh)
+        assert next_change_all(group, t) == expected
+        if expected is not None:  # inside the remembered stretch now
+            assert any_active(group, expected - 1) == fresh
+            assert next_change_all(group, expected - 1) == expected
+            assert any_active(group, expected) != fresh
 
 
 @settings(max_examples=60, deadline=None)

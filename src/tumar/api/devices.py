@@ -12,10 +12,12 @@ import segno
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from starlette.responses import Response
+from starlette.routing import Route
 
-from tumar.api.http import Auth, Body, RequestBody, Svc, ok, parse
+from tumar.api.http import Auth, Body, RequestBody, Svc, get_json_body, ok, parse
 from tumar.core.device_checkins import CheckinAnswer, CheckinRequest, FixIn
 from tumar.core.devices import Enrolment, IssuedToken
+from tumar.core.services import Services
 from tumar.store.devices import ManagedDevice
 
 router = APIRouter(prefix="/_tumar/devices/v1")
@@ -174,27 +176,37 @@ async def my_devices(svc: Svc, requester: Auth) -> Response:
     return ok({"devices": [device_json(d) for d in found]})
 
 
-@router.post("/checkin")
-async def checkin(request: Request, svc: Svc, body: Body) -> Response:
+def checkin_request(body: dict[str, Any], client_ip: str | None) -> CheckinRequest:
+    """A check-in body, validated (``M_BAD_JSON`` naming each problem), as the core's request."""
     data = parse(CheckinIn, body)
     fix = data.evidence.fix
-    answer = await svc.devices.do_checkin(
-        body,
-        CheckinRequest(
-            device_id=data.device_id,
-            seq=data.seq,
-            sent_ts=data.sent_ts,
-            platform=data.state.platform,
-            os_version=data.state.os_version,
-            restricted=frozenset(data.state.restricted),
-            rooted=data.state.security.rooted,
-            screen_lock=data.state.security.screen_lock,
-            encrypted=data.state.security.encrypted,
-            fix=FixIn(fix.lat, fix.lon, fix.accuracy_m, fix.ts) if fix else None,
-            networks=frozenset(data.evidence.networks),
-            acks=tuple((a.command_id, a.result) for a in data.acks),
-            signature=data.signature,
-            client_ip=request.client.host if request.client else None,
-        ),
+    return CheckinRequest(
+        device_id=data.device_id,
+        seq=data.seq,
+        sent_ts=data.sent_ts,
+        platform=data.state.platform,
+        os_version=data.state.os_version,
+        restricted=frozenset(data.state.restricted),
+        rooted=data.state.security.rooted,
+        screen_lock=data.state.security.screen_lock,
+        encrypted=data.state.security.encrypted,
+        fix=FixIn(fix.lat, fix.lon, fix.accuracy_m, fix.ts) if fix else None,
+        networks=frozenset(data.evidence.networks),
+        acks=tuple((a.command_id, a.result) for a in data.acks),
+        signature=data.signature,
+        client_ip=client_ip,
     )
-    return ok(answer_json(answer))
+
+
+async def checkin(request: Request) -> Response:
+    """``POST /checkin``: a plain Starlette endpoint, not a FastAPI route. It is the busiest
+    route (every device every few minutes, no access token), and FastAPI's per-request
+    dependency solving cost more than the check-in's own work; errors and the body limit are
+    the same as everywhere (``MatrixError`` handlers, :func:`get_json_body`)."""
+    svc: Services = request.app.state.services
+    body = await get_json_body(request)
+    r = checkin_request(body, request.client.host if request.client else None)
+    return ok(answer_json(await svc.devices.do_checkin(body, r)))
+
+
+router.routes.append(Route(f"{router.prefix}/checkin", checkin, methods=["POST"]))

@@ -7,6 +7,9 @@ far from the server's clock. Otherwise one transaction stores the verdict on the
 adds a history row, records acknowledgements, marks pending commands delivered and opens or
 closes the device's violation; after it the security officers hear of an opened violation
 through their server-notices room, and the owner's syncs are woken when access changed.
+Check-ins arriving together share that transaction (group commit, ``core/group_commit.py``):
+each is still refused or accepted on its own, but the fixed cost of a write is paid once per
+batch.
 
 The wire protocol is in ``docs/device-policy.md`` ("Enrolment and check-ins").
 """
@@ -34,11 +37,13 @@ from tumar.bus.base import Bus, Doorbell
 from tumar.clock import Clock
 from tumar.config import Settings
 from tumar.core import audit
+from tumar.core.group_commit import GroupCommit
 from tumar.core.server_notices import ServerNotices
 from tumar.errors import MatrixError
 from tumar.policy import device_eval as ev
 from tumar.policy import device_policy as model
 from tumar.policy.device_policy import DevicePolicy
+from tumar.store import device_checkins as checkin_store
 from tumar.store import devices as store
 from tumar.store import directory as directory_store
 from tumar.store.db import Database
@@ -219,7 +224,11 @@ def report_json(r: CheckinRequest) -> dict[str, Any]:
             },
         },
         "evidence": {
-            "fix": dataclasses.asdict(r.fix) if r.fix else None,
+            "fix": (
+                {"lat": r.fix.lat, "lon": r.fix.lon, "accuracy_m": r.fix.accuracy_m, "ts": r.fix.ts}
+                if r.fix
+                else None
+            ),
             "networks": sorted(r.networks),
         },
         "acks": [{"command_id": c, "result": res} for c, res in r.acks],
@@ -228,6 +237,25 @@ def report_json(r: CheckinRequest) -> dict[str, Any]:
 
 
 VerdictHook = Callable[[ManagedDevice], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Submitted:
+    body: Mapping[str, Any]
+    request: CheckinRequest
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """An accepted check-in of a batch: what it read, what it writes, what it answers."""
+
+    device: ManagedDevice
+    org: tuple[str, str] | None
+    request: CheckinRequest
+    update: CheckinUpdate
+    opened: Violation | None
+    closed: str | None
+    answer: CheckinAnswer
 
 
 class Checkins:
@@ -246,12 +274,16 @@ class Checkins:
         self._policies = policies
         self._notices = notices
         self._bus = bus
+        self._batches: GroupCommit[_Submitted, _Done] = GroupCommit(
+            self._run_batch, key=lambda item: item.request.device_id
+        )
         self.on_access_change: list[VerdictHook] = []
         """Called after a check-in changed a device's verdict, validity or gated labels (the
         owner's syncs are woken through the bus as well)."""
 
     def _check_request(self, r: CheckinRequest) -> None:
-        """What needs no database: the device's clock, the number of acknowledgements."""
+        """What needs no database: the device's clock, the number of acknowledgements, no NUL
+        in the texts stored as they are."""
         skew = self._settings.devices_max_clock_skew_seconds * 1000
         if abs(r.sent_ts - self._clock.now_ms()) > skew:
             raise MatrixError(
@@ -262,6 +294,11 @@ class Checkins:
             )
         if len(r.acks) > MAX_ACKS:
             raise MatrixError(400, "M_INVALID_PARAM", f"At most {MAX_ACKS} acknowledgements.")
+        # The texts stored as they are (the rest is stored as JSON, escaped). The database
+        # layer refuses U+0000 too, but only for a whole batch of check-ins at once.
+        texts = (r.device_id, r.os_version, *(t for ack in r.acks for t in ack))
+        if any("\x00" in t for t in texts):
+            raise MatrixError(400, "M_INVALID_PARAM", "Text must not contain NUL (U+0000).")
 
     def _refuse(
         self, d: ManagedDevice | None, r: CheckinRequest, body: Mapping[str, Any]
@@ -325,48 +362,80 @@ class Checkins:
         return max(wait, MIN_NEXT_CHECKIN_MS)
 
     async def do_checkin(self, body: Mapping[str, Any], r: CheckinRequest) -> CheckinAnswer:
-        """One transaction: the device row (locked), the refusals, the evaluation, the new
-        state and history row, acknowledgements, commands, violations. A refusal rolls it
-        back, so bad input changes nothing."""
+        """A device's check-in, written together with the check-ins that arrive meanwhile
+        (:mod:`tumar.core.group_commit`): one transaction per batch, in which each check-in
+        is refused (changing nothing) or evaluated and stored as if alone."""
         self._check_request(r)
+        done = await self._batches.submit(_Submitted(body, r))
+        await self._after(done.device, done.update, done.opened, done.org)
+        return done.answer
+
+    async def _run_batch(self, items: Sequence[_Submitted]) -> list[_Done | BaseException]:
+        """One transaction: the devices' rows (locked), then per check-in the refusals and the
+        evaluation; the new states and history rows of the accepted ones (two statements for
+        the whole batch), their acknowledgements, commands and violations."""
         bundle = await self._policies.get()
+        outcomes: list[_Done | BaseException] = []
         async with self._db.write() as conn:
-            found = await store.device_and_org(conn, r.device_id, lock=True)
-            d, org = found if found is not None else (None, None)
-            d = self._refuse(d, r, body)
-            now = self._clock.now_ms()
-            e, applicable = self._evaluate(d, org, r, now, bundle)
-            findings: list[dict[str, Any]] = [f.as_json() for f in e.findings]
-            opened = closed = None
-            open_id = d.open_violation_id
-            if e.verdict == ev.Verdict.NON_COMPLIANT and open_id is None:
-                opened = Violation("vi_" + secrets.token_hex(8), d.device_id, d.user_id, now,
-                                   None, tuple(findings))  # fmt: skip
-                open_id = opened.violation_id
-            elif e.verdict == ev.Verdict.COMPLIANT and open_id is not None:
-                closed, open_id = open_id, None
-            update = CheckinUpdate(
-                seq=r.seq,
-                ts=now,
-                os_version=r.os_version,
-                report=report_json(r),
-                verdict=str(e.verdict),
-                valid_until_ts=e.valid_until_ts,
-                gated_labels=sorted(e.gated_labels),
-                findings=findings,
-                prior=dict(e.state.as_json()),
-                bundle_version=bundle.version,
-                open_violation_id=open_id,
+            found = await checkin_store.devices_and_orgs(
+                conn, [item.request.device_id for item in items]
             )
-            pending = await store.record_checkin(conn, d.device_id, d.last_seq, update)
-            if pending is None:  # the row is locked: only if it changed under us regardless
-                raise MatrixError(
-                    409, "TUMAR_REPLAYED_SEQUENCE", "Concurrent check-ins of this device."
+            now = self._clock.now_ms()
+            accepted: list[_Done] = []
+            for item in items:
+                try:
+                    d, org = found.get(item.request.device_id, (None, None))
+                    done = self._decide(self._refuse(d, item.request, item.body), org,
+                                        item.request, now, bundle)  # fmt: skip
+                except Exception as exc:  # a refusal (or a fault) of this check-in only
+                    outcomes.append(exc)
+                    continue
+                outcomes.append(done)
+                accepted.append(done)
+            await checkin_store.record_checkins(
+                conn, [(a.device.device_id, a.device.last_seq, a.update) for a in accepted]
+            )
+            for a in accepted:
+                a.answer.commands.extend(
+                    await self._commands(conn, a.device, a.request, a.device.pending_commands, now)
                 )
-            commands = await self._commands(conn, d, r, pending, now)
-            await self._violations(conn, d, opened, closed, org, now)
-        await self._after(d, update, opened, org)
-        return CheckinAnswer(
+                await self._violations(conn, a.device, a.opened, a.closed, a.org, now)
+        return outcomes
+
+    def _decide(
+        self,
+        d: ManagedDevice,
+        org: tuple[str, str] | None,
+        r: CheckinRequest,
+        now: int,
+        bundle: Bundle,
+    ) -> _Done:
+        """Evaluate an accepted check-in: the device row's new state, the violation to open or
+        close, and the answer (its commands are added once they are read)."""
+        e, applicable = self._evaluate(d, org, r, now, bundle)
+        findings: list[dict[str, Any]] = [f.as_json() for f in e.findings]
+        opened = closed = None
+        open_id = d.open_violation_id
+        if e.verdict == ev.Verdict.NON_COMPLIANT and open_id is None:
+            opened = Violation("vi_" + secrets.token_hex(8), d.device_id, d.user_id, now,
+                               None, tuple(findings))  # fmt: skip
+            open_id = opened.violation_id
+        elif e.verdict == ev.Verdict.COMPLIANT and open_id is not None:
+            closed, open_id = open_id, None
+        update = CheckinUpdate(
+            seq=r.seq,
+            ts=now,
+            os_version=r.os_version,
+            report=report_json(r),
+            verdict=str(e.verdict),
+            valid_until_ts=e.valid_until_ts,
+            gated_labels=sorted(e.gated_labels),
+            findings=findings,
+            prior=dict(e.state.as_json()),
+            bundle_version=bundle.version,
+            open_violation_id=open_id,
+        )
+        answer = CheckinAnswer(
             device_id=d.device_id,
             verdict=str(e.verdict),
             findings=findings,
@@ -374,10 +443,11 @@ class Checkins:
             valid_until_ts=e.valid_until_ts,
             policy_bundle_version=bundle.version,
             next_checkin_ms=self._next_checkin_ms(e, applicable, now),
-            commands=commands,
+            commands=[],
             server_ts=now,
             grace_until_ts=e.grace_until_ts,
         )
+        return _Done(d, org, r, update, opened, closed, answer)
 
     async def _commands(
         self, conn: Any, d: ManagedDevice, r: CheckinRequest, pending: int, now: int

@@ -149,12 +149,39 @@ def next_change(s: Schedule, t_ms: int) -> int | None:
         days *= 4
 
 
+# Memo of the stretch a set of schedules was last found in: (schedules, from, until, state)
+# by the tuple's identity (a policy's schedules live as long as its parsed bundle). Every
+# instant in [from, until) has that state and ``until`` as its next change, so evaluating
+# hundreds of check-ins a second walks the calendar once per stretch, not once per check-in.
+_STRETCH: dict[int, tuple[tuple[Schedule, ...], int, int, bool]] = {}
+_STRETCH_SIZE = 1024
+
+
+def _known_stretch(schedules: tuple[Schedule, ...], t_ms: int) -> tuple[int, bool] | None:
+    entry = _STRETCH.get(id(schedules))
+    if entry is not None and entry[0] is schedules and entry[1] <= t_ms < entry[2]:
+        return entry[2], entry[3]
+    return None
+
+
 def next_change_all(schedules: tuple[Schedule, ...], t_ms: int) -> int | None:
     """The first instant after ``t_ms`` at which :func:`any_active` of ``schedules`` changes
     (None: not within a year). One schedule changing while another stays active is no change."""
     if not schedules:
         return None
+    known = _known_stretch(schedules, t_ms)
+    if known is not None:
+        return known[0]
     state = any_active(schedules, t_ms)
+    change = _next_change_all(schedules, t_ms, state)
+    if change is not None:
+        if len(_STRETCH) >= _STRETCH_SIZE:
+            _STRETCH.clear()
+        _STRETCH[id(schedules)] = (schedules, t_ms, change, state)
+    return change
+
+
+def _next_change_all(schedules: tuple[Schedule, ...], t_ms: int, state: bool) -> int | None:
     t = t_ms
     for _ in range(10_000):
         found = [c for c in (next_change(s, t) for s in schedules) if c is not None]
@@ -172,4 +199,9 @@ def next_change_all(schedules: tuple[Schedule, ...], t_ms: int) -> int | None:
 def any_active(schedules: tuple[Schedule, ...], t_ms: int) -> bool:
     """Whether a policy with these schedules is in working hours: any of them active; a policy
     without schedules is always in working hours."""
-    return not schedules or any(schedule_active(s, t_ms) for s in schedules)
+    if not schedules:
+        return True
+    known = _known_stretch(schedules, t_ms)
+    if known is not None:
+        return known[1]
+    return any(schedule_active(s, t_ms) for s in schedules)

@@ -8,12 +8,12 @@ policies in force with :func:`current_policies`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.policy.roles import PERMISSIONS, Permission, contains
@@ -205,7 +205,11 @@ def _list(text: str) -> list[Any]:
 
 
 def _device(row: Row[Any]) -> ManagedDevice:
-    m = row._mapping
+    return device_from(row._mapping)
+
+
+def device_from(m: Mapping[Any, Any]) -> ManagedDevice:
+    """A device from its row's columns by name."""
     return ManagedDevice(
         device_id=m["device_id"],
         user_id=m["user_id"],
@@ -273,34 +277,6 @@ async def get_device(conn: AsyncConnection, device_id: str) -> ManagedDevice | N
     return _device(row) if row else None
 
 
-# The check-in's statements are built once (they run hundreds of times a second; building
-# and keying a statement costs more than executing it on SQLite).
-_DEVICE_AND_ORG = (
-    select(managed_devices, people.c.org_code.label("_org"), organisations.c.path.label("_path"))
-    .select_from(
-        managed_devices.outerjoin(people, people.c.user_id == managed_devices.c.user_id).outerjoin(
-            organisations, organisations.c.code == people.c.org_code
-        )
-    )
-    .where(managed_devices.c.device_id == bindparam("device_id"))
-)
-_DEVICE_AND_ORG_LOCKED = _DEVICE_AND_ORG.with_for_update(of=managed_devices)
-
-
-async def device_and_org(
-    conn: AsyncConnection, device_id: str, *, lock: bool = False
-) -> tuple[ManagedDevice, tuple[str, str] | None] | None:
-    """A device with its owner's (org_code, org_path), in one query (the check-in's read);
-    ``lock``: the device row stays locked until commit (PostgreSQL; SQLite writers are
-    serialised anyway)."""
-    query = _DEVICE_AND_ORG_LOCKED if lock else _DEVICE_AND_ORG
-    row = (await conn.execute(query, {"device_id": device_id})).first()
-    if row is None:
-        return None
-    org = (row._org, row._path) if row._path is not None else None
-    return _device(row), org
-
-
 async def device_for_session(
     conn: AsyncConnection, user_id: str, session_device_id: str
 ) -> ManagedDevice | None:
@@ -343,56 +319,6 @@ class CheckinUpdate:
     prior: dict[str, Any] | None
     bundle_version: str
     open_violation_id: str | None
-
-
-_CHECKIN_VALUES = (
-    "last_checkin_ts", "os_version", "report", "verdict", "valid_until_ts", "gated_labels",
-    "findings", "prior", "bundle_version", "open_violation_id",
-)  # fmt: skip
-_RECORD_CHECKIN = (
-    update(managed_devices)
-    .where(
-        managed_devices.c.device_id == bindparam("_device_id"),
-        managed_devices.c.last_seq == bindparam("_expected_seq"),
-        managed_devices.c.retired_ts.is_(None),
-    )
-    .values(last_seq=bindparam("_seq"), **{c: bindparam(c) for c in _CHECKIN_VALUES})
-    .returning(managed_devices.c.pending_commands)
-)
-_INSERT_CHECKIN = insert(device_checkins)
-
-
-async def record_checkin(
-    conn: AsyncConnection, device_id: str, expected_seq: int, u: CheckinUpdate
-) -> int | None:
-    """Store a check-in's outcome and its history row if the device's last sequence number is
-    still ``expected_seq`` (optimistic concurrency). Returns the number of commands pending
-    for the device, or None when another check-in came first (nothing written)."""
-    report = dumps(u.report)
-    values = {
-        "_device_id": device_id,
-        "_expected_seq": expected_seq,
-        "_seq": u.seq,
-        "last_checkin_ts": u.ts,
-        "os_version": u.os_version,
-        "report": report,
-        "verdict": u.verdict,
-        "valid_until_ts": u.valid_until_ts,
-        "gated_labels": _json_list(u.gated_labels),
-        "findings": _json_list(u.findings),
-        "prior": dumps(u.prior) if u.prior is not None else None,
-        "bundle_version": u.bundle_version,
-        "open_violation_id": u.open_violation_id,
-    }
-    pending = (await conn.execute(_RECORD_CHECKIN, values)).scalar_one_or_none()
-    if pending is None:
-        return None
-    history = {
-        "device_id": device_id, "seq": u.seq, "received_ts": u.ts, "verdict": u.verdict,
-        "report": report,
-    }  # fmt: skip
-    await conn.execute(_INSERT_CHECKIN, history)
-    return int(pending)
 
 
 async def add_pending(conn: AsyncConnection, device_id: str, count: int) -> int:
