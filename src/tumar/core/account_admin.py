@@ -81,7 +81,10 @@ class AccountAdmin:
         async with self._db.write() as conn:
             holder = await _person(conn, actor, person_id, (Permission.ACCOUNTS_MANAGE,))
             user = await _account_of(conn, holder)
-            return await self._suspend(conn, who(actor), user, holder, suspended, reason)
+            state = await self._suspend(conn, who(actor), user, holder, suspended, reason)
+        if state.changed:  # cached sessions answer M_USER_LOCKED (or work again) at once
+            await self._accounts.sessions_changed(state.user_id)
+        return state
 
     async def do_set_user_suspended(
         self, actor: Actor, user_id: str, suspended: bool, reason: str | None = None
@@ -97,7 +100,10 @@ class AccountAdmin:
                 holder = await _person(conn, actor, person.person_id, (Permission.ACCOUNTS_MANAGE,))
             elif not actor.is_global(Permission.ACCOUNTS_MANAGE):
                 raise out_of_scope("Only an operator may manage accounts outside the directory.")
-            return await self._suspend(conn, who(actor), user, holder, suspended, reason)
+            state = await self._suspend(conn, who(actor), user, holder, suspended, reason)
+        if state.changed:
+            await self._accounts.sessions_changed(state.user_id)
+        return state
 
     async def _suspend(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.store.schema import access_tokens, devices, registration_tokens, users
@@ -173,20 +173,21 @@ async def insert_token(
     )
 
 
+_TOKEN_OWNER = (
+    select(
+        access_tokens.c.user_id,
+        access_tokens.c.device_id,
+        users.c.is_admin,
+        users.c.deactivated,
+        users.c.suspended,
+    )
+    .join(users, users.c.user_id == access_tokens.c.user_id)
+    .where(access_tokens.c.token_hash == bindparam("token_hash"))
+)
+
+
 async def token_owner(conn: AsyncConnection, token_hash: str) -> TokenOwner | None:
-    row = (
-        await conn.execute(
-            select(
-                access_tokens.c.user_id,
-                access_tokens.c.device_id,
-                users.c.is_admin,
-                users.c.deactivated,
-                users.c.suspended,
-            )
-            .join(users, users.c.user_id == access_tokens.c.user_id)
-            .where(access_tokens.c.token_hash == token_hash)
-        )
-    ).first()
+    row = (await conn.execute(_TOKEN_OWNER, {"token_hash": token_hash})).first()
     return TokenOwner(**row._mapping) if row else None
 
 

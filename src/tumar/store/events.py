@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from sqlalchemy import (
     Row,
     RowMapping,
+    Select,
     and_,
     bindparam,
     delete,
@@ -110,6 +111,11 @@ def _from_row(row: Row[Any], open_fn: OpenFn | None) -> StoredEvent:
     )
 
 
+# Statements of every send and every /sync, built once: building a statement costs more
+# than running it (docs/performance.md).
+_INSERT_EVENT = insert(events)
+
+
 async def insert_event(
     conn: AsyncConnection, ev: StoredEvent, *, sealed_content: str | None = None
 ) -> None:
@@ -117,21 +123,22 @@ async def insert_event(
     that is stored instead of ``ev.content``."""
     assert sealed_content is None or sealed_content.startswith(SEALED_PREFIX)
     await conn.execute(
-        insert(events).values(
-            stream_pos=ev.stream_pos,
-            event_id=ev.event_id,
-            room_id=ev.room_id,
-            type=ev.type,
-            state_key=ev.state_key,
-            sender=ev.sender,
-            content=sealed_content if sealed_content is not None else dumps(ev.content),
-            prev_content=dumps(ev.prev_content) if ev.prev_content is not None else None,
-            replaces_state=ev.replaces_state,
-            membership=ev.membership,
-            origin_server_ts=ev.origin_server_ts,
-            txn_id=ev.txn_id,
-            txn_device_id=ev.txn_device_id,
-        )
+        _INSERT_EVENT,
+        {
+            "stream_pos": ev.stream_pos,
+            "event_id": ev.event_id,
+            "room_id": ev.room_id,
+            "type": ev.type,
+            "state_key": ev.state_key,
+            "sender": ev.sender,
+            "content": sealed_content if sealed_content is not None else dumps(ev.content),
+            "prev_content": dumps(ev.prev_content) if ev.prev_content is not None else None,
+            "replaces_state": ev.replaces_state,
+            "membership": ev.membership,
+            "origin_server_ts": ev.origin_server_ts,
+            "txn_id": ev.txn_id,
+            "txn_device_id": ev.txn_device_id,
+        },
     )
     if ev.state_key is not None:
         await _set_current_state(conn, ev)
@@ -281,8 +288,11 @@ async def redact_event(
     )
 
 
+_EVENT = select(events).where(events.c.event_id == bindparam("event_id"))
+
+
 async def get_event(conn: AsyncConnection, event_id: str) -> StoredEvent | None:
-    row = (await conn.execute(select(events).where(events.c.event_id == event_id))).first()
+    row = (await conn.execute(_EVENT, {"event_id": event_id})).first()
     return (await _events(conn, [row]))[0] if row else None
 
 
@@ -311,6 +321,11 @@ async def room_timeline(
 
     Type filters take exact names only (wildcards are applied by the caller's filter).
     """
+    if types is None and not not_types and senders is None and not not_senders:
+        # The shape of every /sync: a statement built once (building costs more than running).
+        stmt = _timeline_stmt(after is not None, upto is not None, backwards)
+        params = {"room_id": room_id, "after": after, "upto": upto, "limit": limit}
+        return await _events(conn, await conn.execute(stmt, params))
     query = select(events).where(events.c.room_id == room_id)
     if after is not None:
         query = query.where(events.c.stream_pos > after)
@@ -329,21 +344,42 @@ async def room_timeline(
     return await _events(conn, rows)
 
 
+_TIMELINES: dict[tuple[bool, bool, bool], Select[Any]] = {}
+
+
+def _timeline_stmt(has_after: bool, has_upto: bool, backwards: bool) -> Select[Any]:
+    key = (has_after, has_upto, backwards)
+    stmt = _TIMELINES.get(key)
+    if stmt is None:
+        stmt = select(events).where(events.c.room_id == bindparam("room_id"))
+        if has_after:
+            stmt = stmt.where(events.c.stream_pos > bindparam("after"))
+        if has_upto:
+            stmt = stmt.where(events.c.stream_pos <= bindparam("upto"))
+        order = events.c.stream_pos.desc() if backwards else events.c.stream_pos.asc()
+        stmt = stmt.order_by(order).limit(bindparam("limit", literal_execute=False))
+        _TIMELINES[key] = stmt
+    return stmt
+
+
+_ROOMS_WITH_EVENTS = (
+    select(events.c.room_id)
+    .where(
+        events.c.room_id.in_(bindparam("room_ids", expanding=True)),
+        events.c.stream_pos > bindparam("after"),
+        events.c.stream_pos <= bindparam("upto"),
+    )
+    .distinct()
+)
+
+
 async def rooms_with_events_since(
     conn: AsyncConnection, room_ids: Sequence[str], after: int, upto: int
 ) -> set[str]:
     if not room_ids:
         return set()
-    rows = await conn.execute(
-        select(events.c.room_id)
-        .where(
-            events.c.room_id.in_(room_ids),
-            events.c.stream_pos > after,
-            events.c.stream_pos <= upto,
-        )
-        .distinct()
-    )
-    return {r.room_id for r in rows}
+    params = {"room_ids": list(room_ids), "after": after, "upto": upto}
+    return {r.room_id for r in await conn.execute(_ROOMS_WITH_EVENTS, params)}
 
 
 async def state_before(
@@ -378,6 +414,19 @@ async def state_before(
     return await _events(conn, rows)
 
 
+_STATE_BY_KEYS = (
+    select(events)
+    .join(current_state, current_state.c.event_id == events.c.event_id)
+    .where(
+        current_state.c.room_id == bindparam("room_id"),
+        tuple_(current_state.c.type, current_state.c.state_key).in_(
+            bindparam("keys", expanding=True)
+        ),
+    )
+    .order_by(events.c.stream_pos)
+)
+
+
 async def current_state_events(
     conn: AsyncConnection,
     room_id: str,
@@ -394,6 +443,9 @@ async def current_state_events(
         key_list = list(keys)
         if not key_list:
             return []
+        if types is None:  # the state an event's authorisation needs: every send
+            params = {"room_id": room_id, "keys": key_list}
+            return await _events(conn, await conn.execute(_STATE_BY_KEYS, params))
         query = query.where(tuple_(current_state.c.type, current_state.c.state_key).in_(key_list))
     if types is not None:
         query = query.where(current_state.c.type.in_(types))
@@ -410,14 +462,15 @@ async def current_state_map(
 async def room_members(
     conn: AsyncConnection, room_id: str, memberships: Sequence[str] = ("join",)
 ) -> list[str]:
-    rows = await conn.execute(
-        select(current_state.c.state_key).where(
-            current_state.c.room_id == room_id,
-            current_state.c.type == "m.room.member",
-            current_state.c.membership.in_(memberships),
-        )
-    )
-    return [r.state_key for r in rows]
+    params = {"room_id": room_id, "memberships": list(memberships)}
+    return [r.state_key for r in await conn.execute(_ROOM_MEMBERS, params)]
+
+
+_ROOM_MEMBERS = select(current_state.c.state_key).where(
+    current_state.c.room_id == bindparam("room_id"),
+    current_state.c.type == "m.room.member",
+    current_state.c.membership.in_(bindparam("memberships", expanding=True)),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,6 +481,14 @@ class Membership:
     stream_pos: int
 
 
+_MEMBERSHIPS = select(
+    current_state.c.room_id,
+    current_state.c.membership,
+    current_state.c.event_id,
+    current_state.c.stream_pos,
+).where(current_state.c.state_key == bindparam("user_id"), current_state.c.type == "m.room.member")
+
+
 async def memberships_of(
     conn: AsyncConnection,
     user_id: str,
@@ -435,6 +496,9 @@ async def memberships_of(
     *,
     changed_after: int | None = None,
 ) -> list[Membership]:
+    if memberships is None and changed_after is None:  # every /sync: built once
+        rows = await conn.execute(_MEMBERSHIPS, {"user_id": user_id})
+        return [Membership(r.room_id, r.membership, r.event_id, r.stream_pos) for r in rows]
     query = select(
         current_state.c.room_id,
         current_state.c.membership,
@@ -501,24 +565,31 @@ async def shares_room(conn: AsyncConnection, a: str, b: str) -> bool:
     return row.first() is not None
 
 
+_FIND_TXN = select(event_txns.c.event_id).where(
+    event_txns.c.user_id == bindparam("user_id"),
+    event_txns.c.device_id == bindparam("device_id"),
+    event_txns.c.txn_id == bindparam("txn_id"),
+)
+_INSERT_TXN = insert(event_txns)
+
+
 async def find_txn(conn: AsyncConnection, user_id: str, device_id: str, txn_id: str) -> str | None:
-    row = await conn.execute(
-        select(event_txns.c.event_id).where(
-            event_txns.c.user_id == user_id,
-            event_txns.c.device_id == device_id,
-            event_txns.c.txn_id == txn_id,
-        )
-    )
-    return row.scalar_one_or_none()
+    params = {"user_id": user_id, "device_id": device_id, "txn_id": txn_id}
+    return (await conn.execute(_FIND_TXN, params)).scalar_one_or_none()
 
 
 async def insert_txn(
     conn: AsyncConnection, user_id: str, device_id: str, txn_id: str, event_id: str, ts: int
 ) -> None:
     await conn.execute(
-        insert(event_txns).values(
-            user_id=user_id, device_id=device_id, txn_id=txn_id, event_id=event_id, created_ts=ts
-        )
+        _INSERT_TXN,
+        {
+            "user_id": user_id,
+            "device_id": device_id,
+            "txn_id": txn_id,
+            "event_id": event_id,
+            "created_ts": ts,
+        },
     )
 
 

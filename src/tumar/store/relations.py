@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.store.events import StoredEvent, events_from_rows
@@ -14,6 +26,25 @@ from tumar.store.schema import event_relations, event_threads, events
 THREAD = "m.thread"
 REPLACE = "m.replace"
 REFERENCE = "m.reference"
+
+
+def _summary(with_upto: bool) -> Select[Any]:
+    """Per parent and relation type: count, latest position, and 1 when the viewer sent one
+    of the children (thread participation)."""
+    r = event_relations.c
+    where: list[ColumnElement[bool]] = [r.relates_to_id.in_(bindparam("ids", expanding=True))]
+    if with_upto:
+        where.append(r.stream_pos <= bindparam("upto"))
+    participated = func.max(case((r.sender == bindparam("viewer"), 1), else_=0))
+    return (
+        select(r.relates_to_id, r.rel_type, func.count(), func.max(r.stream_pos), participated)
+        .where(*where, r.rel_type.in_((THREAD, REPLACE, REFERENCE)))
+        .group_by(r.relates_to_id, r.rel_type)
+    )
+
+
+# Every /sync serialises its events with their aggregations: built once (index: with ``upto``).
+_SUMMARY = (_summary(False), _summary(True))
 MAX_REFERENCES = 100  # bundled per event; more are paged through /relations
 
 
@@ -157,19 +188,8 @@ async def aggregates(
     visible: list[ColumnElement[bool]] = [event_relations.c.relates_to_id.in_(ids)]
     if upto is not None:
         visible.append(event_relations.c.stream_pos <= upto)
-    # 1 when the viewer sent one of the thread's events
-    participated = func.max(case((event_relations.c.sender == (viewer or ""), 1), else_=0))
-    summary = await conn.execute(
-        select(
-            event_relations.c.relates_to_id,
-            event_relations.c.rel_type,
-            func.count(),
-            func.max(event_relations.c.stream_pos),
-            participated,
-        )
-        .where(*visible, event_relations.c.rel_type.in_((THREAD, REPLACE, REFERENCE)))
-        .group_by(event_relations.c.relates_to_id, event_relations.c.rel_type)
-    )
+    params = {"ids": ids, "viewer": viewer or "", "upto": upto}
+    summary = await conn.execute(_SUMMARY[upto is not None], params)
     referenced = []
     for parent, rel_type, count, latest, mine in summary:
         agg = out.setdefault(parent, Aggregate())

@@ -67,14 +67,18 @@ async def index_event(
         return
     value = value[:MAX_VALUE]
     await conn.execute(
-        insert(event_search).values(
-            stream_pos=ev.stream_pos,
-            event_id=ev.event_id,
-            room_id=ev.room_id,
-            key=f"content.{field}",
-            value=blind(value) if blind is not None else value,
-        )
+        _INSERT_INDEX,  # built once: every message sent comes here
+        {
+            "stream_pos": ev.stream_pos,
+            "event_id": ev.event_id,
+            "room_id": ev.room_id,
+            "key": f"content.{field}",
+            "value": blind(value) if blind is not None else value,
+        },
     )
+
+
+_INSERT_INDEX = insert(event_search)
 
 
 async def unindex_event(conn: AsyncConnection, stream_pos: int) -> None:

@@ -1,0 +1,173 @@
+"""The per-node cache of access tokens (``session_cache_seconds``): a request does not read the
+database to know who sent it, yet logout, device deletion, deactivation and suspension take
+effect at once, on this node and, through the bus, on every other."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from sqlalchemy import update
+
+from tests.support.harness import Api, User
+from tumar.app import build_app
+from tumar.bus.local import LocalBus
+from tumar.config import Settings
+from tumar.core.accounts import hash_token
+from tumar.core.directory import cli_actor
+from tumar.core.services import Services, build_services
+from tumar.store.accounts import TokenOwner
+from tumar.store.schema import users
+
+
+@asynccontextmanager
+async def nodes(settings: Settings, *, shared_bus: bool = True) -> AsyncIterator[list[Api]]:
+    """Two nodes on one database; with ``shared_bus`` their doorbells reach each other (as
+    Redis would carry them)."""
+    bus = LocalBus()
+    async with AsyncExitStack() as stack:
+        apis = []
+        for _ in range(2):
+            svc = build_services(settings, bus=bus if shared_bus else LocalBus())
+            await svc.start()
+            stack.push_async_callback(svc.close)
+            app = build_app(settings, svc)
+            apis.append(await stack.enter_async_context(Api.in_process(app, svc)))
+        yield apis
+
+
+def services(api: Api) -> Services:
+    assert api.services is not None
+    return api.services
+
+
+async def whoami(api: Api, user: User) -> None:
+    me = await api.call("GET", "/account/whoami", user=user)
+    assert me["user_id"] == user.user_id
+
+
+async def test_a_cached_token_needs_no_database_read(api: Api) -> None:
+    alice = await api.register("alice")
+    await whoami(api, alice)
+    # Behind the cache's back (no service would do this): the cached owner still answers.
+    async with services(api).db.write() as conn:
+        await conn.execute(
+            update(users).where(users.c.user_id == alice.user_id).values(suspended=True)
+        )
+    await whoami(api, alice)
+    services(api).accounts.sessions.drop_users([alice.user_id])
+    await api.error("GET", "/account/whoami", 401, "M_USER_LOCKED", user=alice)
+
+
+async def test_logout_refuses_the_cached_token_at_once(api: Api) -> None:
+    alice = await api.register("alice")
+    phone = await api.login(alice.user_id)
+    await whoami(api, alice)
+    await whoami(api, phone)
+    await api.call("POST", "/logout", user=alice, json={})
+    await api.error("GET", "/account/whoami", 401, "M_UNKNOWN_TOKEN", user=alice)
+    await whoami(api, phone)
+    await api.call("POST", "/logout/all", user=phone, json={})
+    await api.error("GET", "/account/whoami", 401, "M_UNKNOWN_TOKEN", user=phone)
+
+
+async def test_logout_on_one_node_refuses_the_token_on_the_other(settings: Settings) -> None:
+    async with nodes(settings) as (a, b):
+        alice = await a.register("alice")
+        phone = await a.login(alice.user_id)
+        await whoami(b, alice)  # cached on node B
+        await whoami(b, phone)
+        await a.call("POST", "/logout", user=alice, json={})
+        await b.error("GET", "/account/whoami", 401, "M_UNKNOWN_TOKEN", user=alice)
+        await whoami(b, phone)
+        # Deactivation on node A ends every session on node B too.
+        await services(a).account_admin.do_deactivate_user(cli_actor(), alice.user_id, None)
+        await b.error("GET", "/account/whoami", 401, "M_UNKNOWN_TOKEN", user=phone)
+
+
+async def test_without_the_doorbell_the_other_node_would_trust_its_cache(
+    settings: Settings,
+) -> None:
+    """The control for the test above: what makes node B refuse is the bus, not a re-read."""
+    async with nodes(settings, shared_bus=False) as (a, b):
+        alice = await a.register("alice")
+        await whoami(b, alice)
+        await a.call("POST", "/logout", user=alice, json={})
+        await a.error("GET", "/account/whoami", 401, "M_UNKNOWN_TOKEN", user=alice)
+        await whoami(b, alice)  # until session_cache_seconds pass
+
+
+async def test_suspension_locks_cached_tokens_at_once_on_every_node(settings: Settings) -> None:
+    async with nodes(settings) as (a, b):
+        alice = await a.register("alice")
+        await whoami(a, alice)
+        await whoami(b, alice)
+        admin = services(a).account_admin
+        await admin.do_set_user_suspended(cli_actor(), alice.user_id, True)
+        for node in (a, b):
+            body = await node.error("GET", "/account/whoami", 401, "M_USER_LOCKED", user=alice)
+            assert body["soft_logout"] is True
+        await admin.do_set_user_suspended(cli_actor(), alice.user_id, False)
+        await whoami(b, alice)
+        await whoami(a, alice)
+
+
+async def test_a_read_that_raced_a_logout_is_not_cached(api: Api) -> None:
+    """A lookup that read the database before a logout committed must not put its answer into
+    the cache after the drop (it would serve a dead token for session_cache_seconds)."""
+    alice = await api.register("alice")
+    accounts = services(api).accounts
+    cache = accounts.sessions
+    cache.drop_users([alice.user_id])
+    epoch = cache.epoch  # what get_requester notes before its read
+    owner = await accounts.get_requester(alice.token)  # reads and caches
+    assert owner.user_id == alice.user_id
+    cache.drop_users([alice.user_id])  # the logout's drop lands
+    stale = TokenOwner(alice.user_id, alice.device_id, False, False, False)
+    cache.put(hash_token(alice.token), stale, epoch)
+    assert cache.get(hash_token(alice.token)) is None
+
+
+async def test_cache_off_reads_every_time(settings: Settings) -> None:
+    off = settings.model_copy(update={"session_cache_seconds": 0})
+    async with nodes(off, shared_bus=False) as (a, b):
+        alice = await a.register("alice")
+        await whoami(b, alice)
+        await a.call("POST", "/logout", user=alice, json={})
+        await b.error("GET", "/account/whoami", 401, "M_UNKNOWN_TOKEN", user=alice)
+
+
+def test_the_cache_is_off_by_default_with_redis(settings: Settings) -> None:
+    """Several nodes: a logout answered on one node must hold on every node at once, which a
+    doorbell still on its way through Redis cannot promise."""
+    assert settings.effective_session_cache_seconds == 10
+    redis = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    assert redis.effective_session_cache_seconds == 0
+    opted_in = redis.model_copy(update={"session_cache_seconds": 3})
+    assert opted_in.effective_session_cache_seconds == 3
+
+
+class _DeafBus(LocalBus):
+    """A bus that has lost its connection (a node cut off from Redis)."""
+
+    @property
+    def connected(self) -> bool:
+        return False
+
+
+async def test_a_node_that_lost_the_bus_does_not_trust_its_cache(settings: Settings) -> None:
+    svc = build_services(settings, bus=_DeafBus())
+    await svc.start()
+    try:
+        app = build_app(settings, svc)
+        async with Api.in_process(app, svc) as api:
+            alice = await api.register("alice")
+            await whoami(api, alice)
+            # A logout elsewhere whose doorbell never arrives: the cache is not consulted.
+            async with svc.db.write() as conn:
+                await conn.execute(
+                    update(users).where(users.c.user_id == alice.user_id).values(suspended=True)
+                )
+            await api.error("GET", "/account/whoami", 401, "M_USER_LOCKED", user=alice)
+    finally:
+        await svc.close()
