@@ -1,7 +1,8 @@
 """The bus carries doorbells only: "the stream moved to position P; these users are affected".
 
 Readers always re-read the database from their last position, so a lost doorbell costs latency,
-never data. Implementations: :mod:`tumar.bus.local` (in-process) and, for several nodes, Redis.
+never data. Implementations: :mod:`tumar.bus.local` (in-process) and, for several nodes,
+:mod:`tumar.bus.redis`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ class Doorbell:
     wake_all: bool = False
     """The stream moved to ``position`` but the affected users are unknown (a node that may
     have missed doorbells catches up): every parked long-poll re-reads the database."""
+    typing_room: str = ""
+    """The room whose typing state ``typing_users`` changes (every node mirrors it)."""
+    typing_users: tuple[tuple[str, int], ...] = ()
+    """``(user, expiry)`` of each user whose typing state changed in ``typing_room``; expiry in
+    wall-clock milliseconds since the epoch, 0 when the user stopped typing."""
 
 
 Handler = Callable[[Doorbell], None]
@@ -39,3 +45,17 @@ class Bus(Protocol):
     def subscribe(self, handler: Handler) -> None: ...
 
     async def close(self) -> None: ...
+
+    async def check(self) -> str | None:
+        """None when the bus works, else a short reason (for readiness checks)."""
+        ...
+
+    @property
+    def connected(self) -> bool:
+        """Whether doorbells reach the other nodes now."""
+        ...
+
+    @property
+    def lag_seconds(self) -> float:
+        """The last observed delay from publishing a doorbell to receiving it."""
+        ...

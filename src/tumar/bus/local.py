@@ -21,3 +21,14 @@ class LocalBus:
 
     async def close(self) -> None:
         self._handlers.clear()
+
+    async def check(self) -> str | None:
+        return None
+
+    @property
+    def connected(self) -> bool:
+        return True  # nothing to connect to: every subscriber is in this process
+
+    @property
+    def lag_seconds(self) -> float:
+        return 0.0

@@ -27,7 +27,7 @@ from tumar.core.accounts import AccountService, hash_token
 from tumar.core.audit import Who
 from tumar.core.login_guard import ANONYMOUS
 from tumar.core.oidc import OidcClient, OidcError, new_pkce
-from tumar.core.ratelimit import RateLimiter
+from tumar.core.ratelimit import RateLimiter, SharedBuckets
 from tumar.core.totp import MfaState, TotpService, mfa_state
 from tumar.errors import MatrixError, forbidden, user_locked
 from tumar.policy import sso as rules
@@ -128,6 +128,7 @@ class SsoService:
         accounts: AccountService,
         totp: TotpService,
         oidc: OidcClient,
+        shared_buckets: SharedBuckets | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -138,7 +139,12 @@ class SsoService:
         # Codes per user across logins: with the password needed for each new login, this
         # keeps guessing six digits far slower than their 30-second lifetime allows.
         self._code_limiter = RateLimiter(
-            clock, per_second=1 / 30, burst=10, enabled=settings.rate_limit_enabled
+            clock,
+            per_second=1 / 30,
+            burst=10,
+            enabled=settings.rate_limit_enabled,
+            shared=shared_buckets,
+            name="totp",
         )
 
     # ---- what clients see ---------------------------------------------------------------------
@@ -292,7 +298,7 @@ class SsoService:
             user_id = session.user_id
             enrolling = session.stage == Stage.ENROL
             try:
-                self._code_limiter.check(f"totp:{user_id}")
+                await self._code_limiter.check(f"totp:{user_id}")
             except MatrixError:
                 raise SsoError("rate_limited", 429) from None
             result = await self._totp.check_code(conn, user_id, code, enrolling=enrolling)

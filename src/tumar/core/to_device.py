@@ -70,7 +70,7 @@ class ToDeviceService:
         async with self._db.write() as conn:
             if await to_device_store.txn_seen(conn, sender, sender_device, event_type, txn_id):
                 return
-            self._limiter.check(sender)
+            await self._limiter.check(sender)
             await to_device_store.insert_txn(
                 conn, sender, sender_device, event_type, txn_id, self._clock.now_ms()
             )
