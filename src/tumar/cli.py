@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -188,32 +187,20 @@ async def _dispatch(args: argparse.Namespace, svc: Services) -> int:
 
 
 def _serve(settings: Settings, host: str, port: int, demo: bool) -> int:
-    import uvicorn
-
     from tumar.app import build_app
     from tumar.demo import seed_demo
+    from tumar.logs import configure_logging
+    from tumar.server import make_server
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings)
     if settings.public_baseurl is None:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         settings = settings.model_copy(update={"public_baseurl": f"http://{shown}:{port}/"})
     svc = build_services(settings)
     app = build_app(settings, svc)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level,
-        lifespan="on",
-        # Clients long-poll and reuse connections; 5 s (uvicorn's default) closes them under
-        # clients that pause briefly between requests.
-        timeout_keep_alive=75,
-    )
-    server = uvicorn.Server(config)
+    # SIGTERM/SIGINT: readiness 503, parked long-polls answered, then uvicorn's graceful
+    # shutdown within `shutdown_grace_seconds` (tumar/server.py).
+    server = make_server(app, settings, host, port, loop="uvloop", http="httptools")
 
     async def run() -> None:
         await svc.start()
