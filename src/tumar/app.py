@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -22,6 +26,7 @@ from tumar.api import (
     media,
     misc,
     notices,
+    ops,
     presence,
     push,
     relations,
@@ -46,6 +51,16 @@ from tumar.core.services import Services, build_services
 from tumar.errors import MatrixError, PolicyDenied
 
 CLIENT_PREFIXES = ("/_matrix/client/v3", "/_matrix/client/r0")
+DB_RETRY_AFTER_MS = 2000
+log = logging.getLogger("tumar.app")
+
+# Raised by asyncpg (untranslated by SQLAlchemy when they happen while connecting) when
+# PostgreSQL is unreachable, shutting down or still starting up.
+_PG_CONNECTION_ERRORS = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+_DRIVER_MODULES = ("sqlalchemy.", "asyncpg", "aiosqlite")
 
 
 def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -75,6 +90,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # First: device check-ins are the busiest unauthenticated route, and matching a path
     # against every route before it costs more than the check-in's own work.
     app.include_router(devices.router)  # /_tumar/devices/v1: enrolment and check-ins
+    app.include_router(ops.router)  # /health, /metrics: load balancers and monitoring
     for prefix in CLIENT_PREFIXES:
         for module in (accounts, rooms, events, sync, userdata, keys, to_device, room_keys):
             app.include_router(module.router, prefix=prefix)
@@ -135,6 +151,49 @@ def _install_error_handlers(app: FastAPI) -> None:
             status_code=400,
         )
 
+    async def database_error(request: Request, exc: Exception) -> Response:
+        if not database_outage(exc):
+            raise exc  # a bug, not an outage: the middleware answers 500 with a request id
+        rid = getattr(request.state, "request_id", "")
+        log.warning("database unavailable (request %s): %s", rid, type(exc).__name__)
+        body = {
+            "errcode": "M_UNKNOWN",
+            "error": "The database is unavailable; try again shortly.",
+            "retry_after_ms": DB_RETRY_AFTER_MS,
+        }
+        headers = {"Retry-After": str(DB_RETRY_AFTER_MS // 1000)}
+        return JSONResponse(body, status_code=503, headers=headers)
+
     app.add_exception_handler(MatrixError, matrix_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    for kind in (DBAPIError, OSError, *_PG_CONNECTION_ERRORS):
+        app.add_exception_handler(kind, database_error)
+
+
+def database_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached (PostgreSQL restarting, network
+    cut), as opposed to a bug in a query. Connection failures while connecting surface raw
+    (``OSError``, asyncpg errors); a connection lost mid-query surfaces as a ``DBAPIError``
+    that SQLAlchemy marks ``connection_invalidated`` (the pool then reconnects by itself)."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the error, what it wraps, what caused that
+        if seen is None:
+            return False
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, _PG_CONNECTION_ERRORS):
+            return True
+        if isinstance(seen, OSError) and _raised_by_driver(seen):
+            return True
+        nxt = seen.orig if isinstance(seen, DBAPIError) else None
+        seen = nxt or seen.__cause__ or seen.__context__
+    return False
+
+
+def _raised_by_driver(exc: BaseException) -> bool:
+    """An ``OSError`` from the database driver or pool, not from media files or sockets."""
+    for frame, _line in traceback.walk_tb(exc.__traceback__):
+        if str(frame.f_globals.get("__name__", "")).startswith(_DRIVER_MODULES):
+            return True
+    return False

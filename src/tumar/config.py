@@ -378,7 +378,67 @@ class Settings(BaseSettings):
 
     # ---- scale-out: Redis bus, shared rate limits, typing (issue 9; docs/deploy.md) ----
 
+    redis_url: str | None = None
+    """Redis for several nodes, e.g. ``redis://127.0.0.1:6379/0``: doorbells between nodes,
+    the typing state and serial, and rate limits shared by every node. Empty: one node, all of
+    it in process."""
+
+    redis_channel_prefix: str = Field("tumar", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    """Prefix of the Redis channel and keys (``PREFIX:SERVER_NAME:...``), so several
+    deployments can share one Redis."""
+
+    bus_fallback_poll_ms: int = Field(1000, ge=50, le=60_000)
+    """While Redis is unreachable, each node reads the stream position this often and wakes
+    its long-polls when it moved: the longest extra delivery delay during an outage."""
+
+    session_cache_seconds: float | None = Field(None, ge=0, le=300)
+    """How long a node keeps what it read of an access token (owner, device, suspended), so a
+    request does not read the database to authenticate (0: read every time). Empty (the
+    default): 10 s on a single node with the in-process bus, where logout, device deletion,
+    deactivation and suspension drop the entry synchronously; 0 with ``redis_url``, so a
+    logout answered on one node holds on every node at once. Set explicitly with Redis, a
+    revoked token may still work on other nodes for the bus delay (milliseconds), and the cache
+    is not used while a node has lost Redis."""
+
+    @property
+    def effective_session_cache_seconds(self) -> float:
+        if self.session_cache_seconds is not None:
+            return self.session_cache_seconds
+        return 0.0 if self.redis_url else 10.0
+
     # ---- operations: health, metrics, logs, graceful drain (issue 9; docs/deploy.md) ----
+
+    log_format: Literal["text", "json"] = "text"
+    """``text``: one readable line per record. ``json``: one JSON object per line (``ts``,
+    ``level``, ``logger``, ``msg``, ``request_id``, extra fields) for log collectors."""
+
+    metrics_allow: list[str] = Field(
+        default_factory=lambda: [
+            "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+            "fc00::/7",
+        ]
+    )  # fmt: skip
+    """Client networks (CIDR) that may read ``/metrics``; others get 403 ``M_FORBIDDEN``.
+    Default: loopback and private networks."""
+
+    shutdown_grace_seconds: int = Field(10, ge=0, le=600)
+    """On SIGTERM/SIGINT, how long in-flight requests may take to finish before they are
+    cancelled (parked ``/sync`` long-polls answer at once)."""
+
+    shutdown_delay_seconds: float = Field(0.0, ge=0, le=600)
+    """On SIGTERM/SIGINT, how long the node keeps serving with readiness answering 503 before
+    it stops accepting connections, so that load balancers polling ``/health/ready`` take it
+    out of rotation first. 0: stop accepting at once."""
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _check_metrics_allow(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        try:
+            return [str(ipaddress.ip_network(v.strip(), strict=False)) for v in value]
+        except ValueError as exc:
+            raise ValueError(f"metrics_allow: {exc}") from None
 
     @field_validator("rollout_reminder_days")
     @classmethod

@@ -20,6 +20,7 @@ from tumar.core.password_policy import PasswordPolicy
 from tumar.core.passwords import Passwords
 from tumar.core.ratelimit import RateLimiter
 from tumar.core.requester import Requester
+from tumar.core.session_cache import SessionCache
 from tumar.errors import MatrixError, forbidden, not_found, user_locked
 from tumar.ids import UserId, new_device_id, valid_new_localpart
 from tumar.store import accounts as account_store
@@ -66,6 +67,9 @@ class AccountService:
         self.guard = guard or LoginGuard(db, clock, settings)
         self.policy = policy or PasswordPolicy(settings)
         self._last_seen = LastSeen(db, clock)
+        self.sessions = SessionCache(clock, settings.effective_session_cache_seconds)
+        if bus is not None:
+            bus.subscribe(self.sessions.on_doorbell)
 
     async def _remove_devices(
         self, conn: AsyncConnection, user_id: str, device_ids: list[str]
@@ -80,6 +84,12 @@ class AccountService:
     async def _ring(self, bell: Doorbell | None) -> None:
         if bell is not None and self._bus is not None:
             await self._bus.publish(bell)
+
+    async def sessions_changed(self, user_id: str) -> None:
+        """After a commit that ended or changed the user's sessions (logout, device deletion,
+        deactivation, suspension): every node drops what it cached of them."""
+        self.sessions.drop_users((user_id,))
+        await self._ring(Doorbell(position=0, users=frozenset(), sessions=frozenset({user_id})))
 
     def user_id_for(self, localpart: str) -> str:
         return f"@{localpart}:{self._settings.server_name}"
@@ -97,8 +107,15 @@ class AccountService:
         """The token's owner. A suspended account's tokens stay valid but answer 401
         ``M_USER_LOCKED`` (soft logout) except where ``allow_suspended`` (logging out)."""
         token_hash = hash_token(token)
-        async with self._db.read() as conn:
-            owner = await account_store.token_owner(conn, token_hash)
+        # A node that lost the bus may miss a logout elsewhere: read while it is away.
+        trusted = self._bus is None or self._bus.connected
+        owner = self.sessions.get(token_hash) if trusted else None
+        if owner is None:
+            epoch = self.sessions.epoch
+            async with self._db.read() as conn:
+                owner = await account_store.token_owner(conn, token_hash)
+            if owner is not None:
+                self.sessions.put(token_hash, owner, epoch)
         if owner is None or owner.deactivated:
             raise MatrixError(
                 401, "M_UNKNOWN_TOKEN", "Unknown or expired access token.", soft_logout=False
@@ -224,6 +241,7 @@ class AccountService:
             rooms = await event_store.memberships_of(conn, user_id, ("join", "invite"))
             if within is not None:
                 await within(conn)
+        await self.sessions_changed(user_id)
         await self._ring(bell)
         return [m.room_id for m in rooms]
 
@@ -267,14 +285,14 @@ class AccountService:
         (``LoginGuard``). Failures are audited here; the success row is written when the
         login opens its session (``do_open_session(login_method=...)``), so a login refused
         later (a second factor needed) is not recorded as a success."""
-        self._login_limiter.check(f"ip:{ip}")
+        await self._login_limiter.check(f"ip:{ip}")
         user_id = user if user.startswith("@") else self.user_id_for(user.lower())
         try:
             parsed = UserId.parse(user_id)
         except MatrixError:
             await self.guard.record_failure(user_id[:255], ip, "invalid_user_id")
             raise forbidden("Invalid username or password.") from None
-        self._login_limiter.check(f"user:{user_id}")
+        await self._login_limiter.check(f"user:{user_id}")
         await self.guard.check(user_id, ip)
         account = None
         if parsed.server_name == self._settings.server_name:
@@ -297,6 +315,7 @@ class AccountService:
         async with self._db.write() as conn:
             bell = await self._remove_devices(conn, requester.user_id, [requester.device_id])
             await event_store.delete_txns_for_device(conn, requester.user_id, requester.device_id)
+        await self.sessions_changed(requester.user_id)
         await self._ring(bell)
 
     async def do_logout_all(self, requester: Requester) -> None:
@@ -305,6 +324,7 @@ class AccountService:
             bell = await self._remove_devices(
                 conn, requester.user_id, [d.device_id for d in devices]
             )
+        await self.sessions_changed(requester.user_id)
         await self._ring(bell)
 
     # ---- devices ----------------------------------------------------------------------------
@@ -333,6 +353,7 @@ class AccountService:
                 await event_store.delete_txns_for_device(conn, user_id, device_id)
             if within is not None:
                 await within(conn)
+        await self.sessions_changed(user_id)
         await self._ring(bell)
 
     # ---- profile ----------------------------------------------------------------------------

@@ -373,7 +373,7 @@ class RoomService:
         txn_id: str | None = None,
     ) -> str:
         RoomId.parse(room_id)
-        self._send_limiter.check(requester.user_id)
+        await self._send_limiter.check(requester.user_id)
         key = txn_key("send", room_id, event_type, txn_id) if txn_id is not None else None
         if event_type == "m.room.redaction" and state_key is None:
             redacts = content.get("redacts")

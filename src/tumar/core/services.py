@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tumar.bus import build_bus
 from tumar.bus.base import Bus
-from tumar.bus.local import LocalBus
+from tumar.bus.redis import RedisBus
 from tumar.clock import Clock, SystemClock
 from tumar.config import Settings
 from tumar.core.account_admin import AccountAdmin
@@ -43,7 +44,7 @@ from tumar.core.passwords import Passwords
 from tumar.core.presence import PresenceService
 from tumar.core.profile import ProfileService
 from tumar.core.push import PusherService, PushRuleService
-from tumar.core.ratelimit import RateLimiter
+from tumar.core.ratelimit import RateLimiter, SharedBuckets
 from tumar.core.read_audit import ReadAudit
 from tumar.core.reading import RoomReader
 from tumar.core.relations import RelationReader
@@ -134,6 +135,7 @@ class Services:
             await self.db.migrate()
         self.notifier.floor = await self.db.current_position()
         await self.bus.start()
+        await self.typing.start()
         self.notice_ticker.start()
         self.correspondence.start()
         self.audit_chain.start()
@@ -168,7 +170,9 @@ def build_services(
         pool_size=settings.database_pool_size,
         schema=settings.database_schema,
     )
-    bus = bus or LocalBus()
+    bus = bus or build_bus(settings, db)
+    redis_bus = bus if isinstance(bus, RedisBus) else None  # several nodes: state in Redis
+    buckets = SharedBuckets(redis_bus.client, redis_bus.key("ratelimit")) if redis_bus else None
     notifier = Notifier()
     bus.subscribe(notifier.on_doorbell)
     passwords = Passwords(
@@ -179,18 +183,24 @@ def build_services(
         per_second=settings.login_rate_per_second,
         burst=settings.login_rate_burst,
         enabled=settings.rate_limit_enabled,
+        shared=buckets,
+        name="login",
     )
     send_limiter = RateLimiter(
         clock,
         per_second=settings.rate_limit_per_second,
         burst=settings.rate_limit_burst,
         enabled=settings.rate_limit_enabled,
+        shared=buckets,
+        name="send",
     )
     to_device_limiter = RateLimiter(
         clock,
         per_second=settings.to_device_rate_per_second,
         burst=settings.to_device_rate_burst,
         enabled=settings.rate_limit_enabled,
+        shared=buckets,
+        name="to_device",
     )
     to_device = ToDeviceService(db, bus, clock, settings, to_device_limiter)
     password_policy = PasswordPolicy(settings)
@@ -212,7 +222,7 @@ def build_services(
     rooms = RoomService(
         db, bus, clock, settings, send_limiter, at_rest=at_rest, dlp=DlpGuard(settings, keyring)
     )
-    typing = TypingService(bus, clock, settings.typing_max_timeout_ms)
+    typing = TypingService(bus, clock, settings.typing_max_timeout_ms, redis_bus)
     user_directory = UserDirectory(db, settings)
     membership = MembershipService(db, rooms, settings.server_name, guard=user_directory)
     totp = TotpService(db, clock, settings)
@@ -274,7 +284,7 @@ def build_services(
         notices=notices,
         rollout=RolloutService(db, clock, settings, notices),
         totp=totp,
-        sso=SsoService(db, clock, settings, accounts, totp, OidcClient(clock)),
+        sso=SsoService(db, clock, settings, accounts, totp, OidcClient(clock), buckets),
         activation=ActivationService(db, clock, settings, passwords, password_policy),
         account_admin=AccountAdmin(db, clock, accounts, membership, passwords),
         labels=LabelAdmin(db, bus, clock, settings, rooms),

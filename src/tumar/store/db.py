@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, select, text, update
+from sqlalchemy import bindparam, event, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -25,7 +25,19 @@ from tumar.store import tx
 from tumar.store.events import OPENER, ContentOpener
 from tumar.store.schema import rooms, stream_counter, users
 
+# Statements of every send and /sync, built once: building costs more than running them.
+_POSITION = select(stream_counter.c.pos).where(stream_counter.c.id == 1)
+_ALLOCATE = (
+    update(stream_counter)
+    .where(stream_counter.c.id == 1)
+    .values(pos=stream_counter.c.pos + bindparam("count"))
+    .returning(stream_counter.c.pos)
+)
+_ROOM = select(rooms.c.room_id).where(rooms.c.room_id == bindparam("room_id"))
+_ROOM_FOR_UPDATE = _ROOM.with_for_update()
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+CONNECT_TIMEOUT_S = 10
 
 
 class Database:
@@ -39,9 +51,14 @@ class Database:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
+            # Pool recovery after PostgreSQL restarts: pre-ping drops connections that died
+            # while idle, and a bounded connect timeout makes an unreachable server fail a
+            # request quickly (503, see ``app.database_outage``) instead of after asyncpg's 60 s.
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_S}
             if schema:
-                kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
+                connect_args["server_settings"] = {"search_path": schema}
+            kwargs["connect_args"] = connect_args
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -97,10 +114,8 @@ class Database:
 
     async def lock_room(self, conn: AsyncConnection, room_id: str) -> bool:
         """Serialise event creation in one room; return whether the room exists."""
-        query = select(rooms.c.room_id).where(rooms.c.room_id == room_id)
-        if not self.is_sqlite:
-            query = query.with_for_update()
-        return (await conn.execute(query)).first() is not None
+        query = _ROOM if self.is_sqlite else _ROOM_FOR_UPDATE
+        return (await conn.execute(query, {"room_id": room_id})).first() is not None
 
     async def lock_user(self, conn: AsyncConnection, user_id: str) -> None:
         """Serialise a user's own counters (such as filter ids) across concurrent requests."""
@@ -111,16 +126,11 @@ class Database:
 
     async def allocate_positions(self, conn: AsyncConnection, count: int = 1) -> int:
         """Reserve ``count`` stream positions; returns the last. Hold time: until commit."""
-        result = await conn.execute(
-            update(stream_counter)
-            .where(stream_counter.c.id == 1)
-            .values(pos=stream_counter.c.pos + count)
-            .returning(stream_counter.c.pos)
-        )
+        result = await conn.execute(_ALLOCATE, {"count": count})
         return int(result.scalar_one())
 
     async def current_position(self, conn: AsyncConnection | None = None) -> int:
-        query = select(stream_counter.c.pos).where(stream_counter.c.id == 1)
+        query = _POSITION  # every /sync reads it: built once
         if conn is not None:
             return int((await conn.execute(query)).scalar_one())
         async with self.read() as c:
