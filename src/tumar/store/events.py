@@ -122,26 +122,28 @@ async def insert_event(
     """Insert ``ev``; with ``sealed_content`` (ciphertext starting with ``SEALED_PREFIX``),
     that is stored instead of ``ev.content``."""
     assert sealed_content is None or sealed_content.startswith(SEALED_PREFIX)
-    await conn.execute(
-        _INSERT_EVENT,
-        {
-            "stream_pos": ev.stream_pos,
-            "event_id": ev.event_id,
-            "room_id": ev.room_id,
-            "type": ev.type,
-            "state_key": ev.state_key,
-            "sender": ev.sender,
-            "content": sealed_content if sealed_content is not None else dumps(ev.content),
-            "prev_content": dumps(ev.prev_content) if ev.prev_content is not None else None,
-            "replaces_state": ev.replaces_state,
-            "membership": ev.membership,
-            "origin_server_ts": ev.origin_server_ts,
-            "txn_id": ev.txn_id,
-            "txn_device_id": ev.txn_device_id,
-        },
-    )
+    await conn.execute(_INSERT_EVENT, _event_row(ev, sealed_content))
     if ev.state_key is not None:
         await _set_current_state(conn, ev)
+
+
+def _event_row(ev: StoredEvent, sealed_content: str | None) -> dict[str, object]:
+    """The ``events`` row of ``ev``; with ``sealed_content``, that instead of the content."""
+    return {
+        "stream_pos": ev.stream_pos,
+        "event_id": ev.event_id,
+        "room_id": ev.room_id,
+        "type": ev.type,
+        "state_key": ev.state_key,
+        "sender": ev.sender,
+        "content": sealed_content if sealed_content is not None else dumps(ev.content),
+        "prev_content": dumps(ev.prev_content) if ev.prev_content is not None else None,
+        "replaces_state": ev.replaces_state,
+        "membership": ev.membership,
+        "origin_server_ts": ev.origin_server_ts,
+        "txn_id": ev.txn_id,
+        "txn_device_id": ev.txn_device_id,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,23 +167,7 @@ async def insert_events(conn: AsyncConnection, items: Sequence[BulkEvent]) -> No
     for it in items:
         ev = it.event
         assert it.sealed_content is None or it.sealed_content.startswith(SEALED_PREFIX)
-        rows.append(
-            {
-                "stream_pos": ev.stream_pos,
-                "event_id": ev.event_id,
-                "room_id": ev.room_id,
-                "type": ev.type,
-                "state_key": ev.state_key,
-                "sender": ev.sender,
-                "content": it.sealed_content or dumps(ev.content),
-                "prev_content": dumps(ev.prev_content) if ev.prev_content is not None else None,
-                "replaces_state": ev.replaces_state,
-                "membership": ev.membership,
-                "origin_server_ts": ev.origin_server_ts,
-                "txn_id": None,
-                "txn_device_id": None,
-            }
-        )
+        rows.append(_event_row(ev, it.sealed_content))
     await conn.execute(insert(events), rows)
     relations = [
         {"event_id": it.event.event_id, "relates_to_id": it.relation[0],
