@@ -59,19 +59,40 @@ async def test_one_key_once_per_batch_in_order_and_own_refusals() -> None:
 
 
 async def test_a_failed_batch_fails_its_items_only() -> None:
+    """A transaction that fails whatever it holds (the database is away) fails the items of
+    that batch, each after one try alone, and nothing else."""
     rec = Recorder(fail_batch=1)
     rec.gate.clear()
     group: GroupCommit[str, str] = GroupCommit(rec.run, key)
-    doomed = [asyncio.create_task(group.submit(i)) for i in ("a:1", "b:1")]
+    doomed = asyncio.create_task(group.submit("a:1"))
     await asyncio.sleep(0)
     later = asyncio.create_task(group.submit("c:1"))
     await asyncio.sleep(0)
     rec.gate.set()
-    for task in doomed:
-        with pytest.raises(RuntimeError, match="transaction failed"):
-            await task
+    with pytest.raises(RuntimeError, match="transaction failed"):
+        await doomed
     assert await later == "C:1"
     assert await group.submit("a:2") == "A:2"  # the group carries on
+
+
+async def test_one_item_that_fails_its_batch_does_not_fail_the_others() -> None:
+    """An item whose write fails the whole transaction (not a refusal of its own): every item
+    of the batch is tried once more alone, so only that one fails."""
+
+    async def run(items: Sequence[str]) -> list[str | BaseException]:
+        rec.batches.append(list(items))
+        if "poison:1" in items:
+            raise RuntimeError("the transaction failed")
+        return [i.upper() for i in items]
+
+    rec = Recorder()
+    group: GroupCommit[str, str] = GroupCommit(run, key)
+    results = await asyncio.gather(
+        *(group.submit(i) for i in ("a:1", "poison:1", "b:1")), return_exceptions=True
+    )
+    assert results[0] == "A:1" and results[2] == "B:1"
+    assert isinstance(results[1], RuntimeError)
+    assert rec.batches == [["a:1", "poison:1", "b:1"], ["a:1"], ["poison:1"], ["b:1"]]
 
 
 async def test_a_cancelled_waiter_is_left_out() -> None:

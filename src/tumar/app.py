@@ -55,10 +55,14 @@ DB_RETRY_AFTER_MS = 2000
 log = logging.getLogger("tumar.app")
 
 # Raised by asyncpg (untranslated by SQLAlchemy when they happen while connecting) when
-# PostgreSQL is unreachable, shutting down or still starting up.
+# PostgreSQL is unreachable, shutting down, still starting up or out of connections. (Not the
+# whole operator-intervention class: a cancelled or timed-out query is no outage.)
 _PG_CONNECTION_ERRORS = (
     asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
 )
 _DRIVER_MODULES = ("sqlalchemy.", "asyncpg", "aiosqlite")
 

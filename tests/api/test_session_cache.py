@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from tests.support.harness import Api, User
 from tumar.app import build_app
+from tumar.bus.base import Doorbell
 from tumar.bus.local import LocalBus
 from tumar.config import Settings
 from tumar.core.accounts import hash_token
@@ -171,3 +172,19 @@ async def test_a_node_that_lost_the_bus_does_not_trust_its_cache(settings: Setti
             await api.error("GET", "/account/whoami", 401, "M_USER_LOCKED", user=alice)
     finally:
         await svc.close()
+
+
+async def test_a_node_that_may_have_missed_doorbells_forgets_every_session(api: Api) -> None:
+    """After an outage of the bus (a wake-all doorbell), a logout elsewhere may have gone
+    unheard: every cached session is read again."""
+    alice = await api.register("alice")
+    await whoami(api, alice)
+    async with services(api).db.write() as conn:
+        await conn.execute(
+            update(users).where(users.c.user_id == alice.user_id).values(suspended=True)
+        )
+    await whoami(api, alice)  # still cached
+    services(api).accounts.sessions.on_doorbell(
+        Doorbell(position=0, users=frozenset(), wake_all=True)
+    )
+    await api.error("GET", "/account/whoami", 401, "M_USER_LOCKED", user=alice)

@@ -123,3 +123,32 @@ async def test_an_idle_subscription_stays_connected(
         await a.close()
         await b.close()
     assert caplog.records == []
+
+
+async def test_a_renewed_subscription_catches_up(
+    own_redis: OwnRedis, database: Database, prefix: str
+) -> None:
+    """Redis drops the subscriber's connection (a failover, ``CLIENT KILL``, an output buffer
+    limit) and redis-py subscribes again by itself: doorbells sent in between are lost, so
+    the node wakes every long-poll once, as after any outage."""
+    a = RedisBus(redis_client(own_redis.url), database, prefix=prefix, fallback_poll_ms=POLL_MS)
+    b = RedisBus(redis_client(own_redis.url), database, prefix=prefix, fallback_poll_ms=POLL_MS)
+    await a.start()
+    await b.start()
+    at_b: list[Doorbell] = []
+    b.subscribe(at_b.append)
+    admin = redis_client(own_redis.url)
+    try:
+        await a.publish(Doorbell(position=0, users=frozenset({"@x:t"})))
+        await eventually(lambda: len(at_b) == 1)
+        assert not any(bell.wake_all for bell in at_b)
+        killed = await admin.client_kill_filter(_type="pubsub")
+        assert killed == 2  # both nodes' subscriptions
+        await eventually(lambda: any(bell.wake_all for bell in at_b), timeout=5.0)
+        after = Doorbell(position=0, users=frozenset({"@z:t"}))
+        await a.publish(after)
+        await eventually(lambda: at_b[-1] == after, timeout=5.0)
+    finally:
+        await admin.aclose()
+        await a.close()
+        await b.close()

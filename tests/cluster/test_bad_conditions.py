@@ -281,6 +281,10 @@ def test_only_database_connection_failures_count_as_an_outage() -> None:
     lost.connection_invalidated = True
     assert database_outage(lost)
     assert database_outage(asyncpg.exceptions.CannotConnectNowError("starting up"))
+    assert database_outage(asyncpg.exceptions.AdminShutdownError("restarting"))
+    assert database_outage(asyncpg.exceptions.TooManyConnectionsError("too many clients"))
+    # A cancelled or timed-out query is a slow query, not an outage.
+    assert not database_outage(asyncpg.exceptions.QueryCanceledError("statement timeout"))
     assert not database_outage(DBAPIError("SELECT 1", None, Exception("syntax error")))
     assert not database_outage(ValueError("bug"))
     try:

@@ -144,10 +144,10 @@ class RedisBus:
         if self._closed:
             return
         self._closed = True
-        self._connected = False
         if self._sender is not None:
             with contextlib.suppress(TimeoutError):  # send what is queued, if Redis answers
                 await asyncio.wait_for(self._outbox.join(), 1.0)
+        self._connected = False
         for task in (self._task, self._poller, self._sender):
             if task is not None:
                 task.cancel()
@@ -163,7 +163,9 @@ class RedisBus:
         try:
             await asyncio.wait_for(self.client.ping(), 2.0)
         except REDIS_ERRORS as exc:
-            return f"redis: {_reason(exc)}"
+            # Readiness is unauthenticated: the kind of failure only (the detail is logged).
+            log.warning("Redis bus: health check failed: %s", _reason(exc))
+            return f"redis: {type(exc).__name__}"
         return None
 
     @property
@@ -252,9 +254,17 @@ class RedisBus:
                 await self._on_connected()
                 backoff = _MIN_BACKOFF
                 while True:  # blocks until a message or a broken connection
-                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-                    if msg is not None and msg["type"] == "message":
+                    msg = await pubsub.get_message(timeout=None)
+                    if msg is None:
+                        continue
+                    if msg["type"] == "message":
                         self._receive(msg["data"])
+                    elif msg["type"] == "subscribe":
+                        # redis-py reconnected and subscribed again by itself: doorbells sent
+                        # in between are lost, so catch up as after any outage.
+                        log.warning("Redis bus: the subscription was renewed")
+                        self._outage = True
+                        await self._on_connected()
             except REDIS_ERRORS as exc:
                 self._on_lost(exc)
                 await asyncio.sleep(backoff)
@@ -287,7 +297,7 @@ class RedisBus:
             )
         self._connected = False
         self._outage = True
-        self._error = _reason(exc)
+        self._error = type(exc).__name__  # shown by readiness: the kind only, the detail is logged
         self._ready.set()
         if self._poller is None:
             self._poller = asyncio.create_task(self._poll(), name="tumar-bus-fallback-poll")

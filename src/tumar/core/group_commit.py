@@ -17,6 +17,7 @@ A waiter that gave up (cancelled) before its batch started is left out.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
@@ -48,7 +49,8 @@ class GroupCommit(Generic[T, R]):
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._task is None:
-            self._task = asyncio.create_task(self._drain())
+            # A fresh context: the batches are nobody's request (no request id in their logs).
+            self._task = asyncio.create_task(self._drain(), context=contextvars.Context())
         return await future
 
     def _next_batch(self) -> list[tuple[T, asyncio.Future[R]]]:
@@ -77,20 +79,26 @@ class GroupCommit(Generic[T, R]):
                 self.batches += 1
                 try:
                     outcomes = await self._run([item for item, _ in batch])
-                except BaseException as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
-                        raise
-                    continue
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():
+                except Exception as exc:
+                    if len(batch) == 1:
+                        _settle(batch[0][1], exc)
                         continue
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
+                    # One item's failure must not fail the others: each alone, once more.
+                    for item, future in batch:
+                        if future.done():
+                            continue
+                        try:
+                            [outcome] = await self._run([item])
+                        except Exception as alone:
+                            outcome = alone
+                        _settle(future, outcome)
+                    continue
+                except BaseException as exc:  # cancelled: nobody will get an answer
+                    for _, future in batch:
+                        _settle(future, exc)
+                    raise
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    _settle(future, outcome)
         finally:
             self._task = None
             if self._queue:  # stopped by cancellation: nobody is left to run the rest
@@ -98,3 +106,13 @@ class GroupCommit(Generic[T, R]):
                     if not future.done():
                         future.set_exception(RuntimeError("the group commit stopped"))
                 self._queue.clear()
+
+
+def _settle(future: asyncio.Future[R], outcome: R | BaseException) -> None:
+    """Answer a waiter, unless it has given up."""
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -61,14 +61,18 @@ class SharedBuckets:
         self._script = client.register_script(_TAKE_LUA)
         self._down_until = 0.0
         self._outage = False
+        self._probing = False
 
     async def take(
         self, name: str, key: str, cost: float, per_second: float, burst: float, now_ms: int
     ) -> int | None:
         """Take ``cost`` from the shared bucket: 0 when taken, else the wait in ms; None when
         Redis is unreachable (the caller limits with its own bucket)."""
-        if time.monotonic() < self._down_until:
+        if time.monotonic() < self._down_until or self._probing:
             return None
+        # During an outage one request at a time finds out whether Redis is back; the others
+        # do not each wait for a connection timeout meanwhile.
+        self._probing = self._outage
         try:
             wait: Any = await self._script(
                 keys=[f"{self._prefix}:{name}:{key}"],
@@ -80,6 +84,8 @@ class SharedBuckets:
                 self._outage = True
                 log.warning("Rate limits: Redis unreachable (%s); each node limits alone", exc)
             return None
+        finally:
+            self._probing = False
         if self._outage:
             self._outage = False
             log.warning("Rate limits: Redis reachable again; limits are shared again")

@@ -63,7 +63,12 @@ class SessionCache:
                 self._by_token.pop(token_hash, None)
 
     def on_doorbell(self, bell: Doorbell) -> None:
-        if bell.sessions:
+        if bell.wake_all:
+            # The node may have missed doorbells (Redis was away): forget every session.
+            self.epoch += 1
+            self._by_token.clear()
+            self._tokens_of.clear()
+        elif bell.sessions:
             self.drop_users(bell.sessions)
 
     def _forget(self, token_hash: str, user_id: str) -> None:
