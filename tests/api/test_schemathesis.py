@@ -103,6 +103,8 @@ NOT_IN_SPEC = {
     ("GET", f"{V3}/register/m.login.registration_token/validity"),
     # tumar's own web app (tests/web/test_app_serving.py).
     *((m, path) for m in ("GET", "HEAD") for path in ("/", "/static/{relative:path}")),
+    # Load balancers and monitoring (tests/api/test_ops.py).
+    *(("GET", path) for path in ("/health", "/health/live", "/health/ready", "/metrics")),
 }
 
 
