@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from harness import (
+    CLIENT_ERRORS,
     PASSWORD,
     SERVER_ENV,
     Api,
@@ -92,7 +91,7 @@ async def scenario_send(
             t0 = time.perf_counter()
             try:
                 await api.send_text(user, room_id, {"msgtype": "m.text", "body": f"msg {i}"})
-            except (MatrixError, httpx.HTTPError) as exc:
+            except (MatrixError, *CLIENT_ERRORS) as exc:
                 errors.append(repr(exc)[:200])
                 continue
             latencies.append(time.perf_counter() - t0)
@@ -301,7 +300,7 @@ async def bounded(
             else f"a wait timed out: {exc!r}"
         )
         result = {"error": error}
-    except (MatrixError, httpx.HTTPError, KeyError) as exc:
+    except (MatrixError, *CLIENT_ERRORS, KeyError) as exc:
         result = {"error": repr(exc)[:300]}
     result["scenario_s"] = round(time.perf_counter() - t0, 2)
     if "error" in result:

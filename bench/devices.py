@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import insert
@@ -45,6 +44,7 @@ from harness import (
     served,
     summary_ms,
 )
+from rawhttp import RawClient
 from tumar.cli_device_agent import Simulated, checkin_body
 from tumar.policy.device_policy import parse_policy, policy_document
 from tumar.store.db import Database
@@ -183,11 +183,8 @@ def bodies(
 async def client_run(
     base_url: str, mine: list[bytes], deadline: float, stats: dict[str, Any]
 ) -> None:
-    async with httpx.AsyncClient(
-        base_url=base_url,
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-        timeout=httpx.Timeout(60.0, connect=10.0),
-    ) as http:
+    http = RawClient(base_url, timeout=60.0)
+    try:
         for content in mine:
             if time.perf_counter() > deadline:
                 return
@@ -199,13 +196,14 @@ async def client_run(
             stats["latencies"].append(time.perf_counter() - t)
             if resp.status_code == 200:
                 stats["ok"] += 1
-                stats["verdicts"][resp.json()["verdict"]] = (
-                    stats["verdicts"].get(resp.json()["verdict"], 0) + 1
-                )
+                verdict = resp.json()["verdict"]
+                stats["verdicts"][verdict] = stats["verdicts"].get(verdict, 0) + 1
             else:
                 stats["refused"][str(resp.status_code)] = (
                     stats["refused"].get(str(resp.status_code), 0) + 1
                 )
+    finally:
+        await http.aclose()
 
 
 async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from harness import (
+    CLIENT_ERRORS,
     SERVER_ENV,
     Api,
     CpuMeter,
@@ -69,7 +68,7 @@ async def bench_send_throughput(
             t0 = time.perf_counter()
             try:
                 await api.send_text(user, room_id, content)
-            except (MatrixError, httpx.HTTPError) as exc:
+            except (MatrixError, *CLIENT_ERRORS) as exc:
                 errors.append(repr(exc)[:200])
                 continue
             latencies.append(time.perf_counter() - t0)
