@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tumar.errors import MatrixError
-from tumar.store import tx
+from tumar.store import sqlite_driver, tx
 from tumar.store.events import OPENER, ContentOpener
 from tumar.store.schema import rooms, stream_counter, users
 
@@ -50,6 +50,7 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
+            kwargs["module"] = sqlite_driver.dbapi()  # one thread hand-off per statement
         else:
             # Pool recovery after PostgreSQL restarts: pre-ping drops connections that died
             # while idle, and a bounded connect timeout makes an unreachable server fail a
