@@ -138,6 +138,24 @@ async def test_state_is_the_state_before_the_timeline(api: Api) -> None:
     assert ("m.room.create", "") in state_keys(longer["state"]["events"])
 
 
+async def test_summary_counts_joined_and_invited_and_names_heroes(api: Api) -> None:
+    alice = await api.register("alice")
+    bob = await api.register("bob")
+    carol = await api.register("carol")
+    dave = await api.register("dave")
+    room = await api.create_room(alice, preset="private_chat")
+    for who in (bob, carol, dave):
+        await api.call("POST", f"{rq(room)}/invite", user=alice, json={"user_id": who.user_id})
+    await api.join(bob, room)
+    await api.call("POST", f"{rq(room)}/leave", user=dave, json={})
+    summary = (await api.sync(alice))["rooms"]["join"][room]["summary"]
+    assert summary == {
+        "m.joined_member_count": 2,  # alice, bob
+        "m.invited_member_count": 1,  # carol; dave declined
+        "m.heroes": sorted([bob.user_id, carol.user_id]),  # everyone but the viewer
+    }
+
+
 async def test_incremental_limited_sync_carries_the_state_delta(api: Api) -> None:
     alice = await api.register("alice")
     bob = await api.register("bob")

@@ -371,8 +371,7 @@ class SyncService:
         return out
 
     async def _summary(self, conn: AsyncConnection, room_id: str, user: str) -> dict[str, Any]:
-        joined = await event_store.room_members(conn, room_id, ("join",))
-        invited = await event_store.room_members(conn, room_id, ("invite",))
+        joined, invited = await event_store.joined_and_invited(conn, room_id)
         heroes = sorted(u for u in (*joined, *invited) if u != user)[:5]
         return {
             "m.heroes": heroes,

@@ -459,6 +459,22 @@ _ROOM_MEMBERS = select(current_state.c.state_key).where(
 )
 
 
+async def joined_and_invited(conn: AsyncConnection, room_id: str) -> tuple[list[str], list[str]]:
+    """The room's joined and invited members, in one query (a sync's room summary)."""
+    joined: list[str] = []
+    invited: list[str] = []
+    for r in await conn.execute(_JOINED_AND_INVITED, {"room_id": room_id}):
+        (joined if r.membership == "join" else invited).append(r.state_key)
+    return joined, invited
+
+
+_JOINED_AND_INVITED = select(current_state.c.state_key, current_state.c.membership).where(
+    current_state.c.room_id == bindparam("room_id"),
+    current_state.c.type == "m.room.member",
+    current_state.c.membership.in_(("join", "invite")),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Membership:
     room_id: str
