@@ -5,6 +5,7 @@ global operator; audit rows name ``cli:<os user>``."""
 from __future__ import annotations
 
 import argparse
+import datetime
 import getpass
 from collections.abc import Callable
 
@@ -22,10 +23,12 @@ def add_parsers(
     cmds = retention.add_subparsers(dest="retention_command", required=True)
     show = cmds.add_parser("show", help="print the retention policy and the recent runs")
     common(show)
-    run = cmds.add_parser("run", help="purge expired messages and their media now")
+    run = cmds.add_parser(
+        "run", help="purge expired messages and their media, and old device check-ins, now"
+    )
     common(run)
     run.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
-    run.add_argument("--room", help="only this room")
+    run.add_argument("--room", help="only this room (device check-ins are left alone)")
 
     hold = sub.add_parser("hold", help="legal holds: suspend purging of a room or a person")
     holds = hold.add_subparsers(dest="hold_command", required=True)
@@ -61,6 +64,15 @@ def _print_report(report: RunReport) -> None:
         f"{verb} {report.events_purged} message(s) in {report.rooms_touched} room(s), {media}; "
         f"{held} kept by legal hold{run}."
     )
+    if report.checkin_cutoff_ts is not None:
+        print(
+            f"{verb} {report.checkins_purged} device check-in(s) received before "
+            f"{_utc(report.checkin_cutoff_ts)} (each device's newest is kept)."
+        )
+
+
+def _utc(ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 async def dispatch(args: argparse.Namespace, svc: Services) -> int:
@@ -71,6 +83,8 @@ async def dispatch(args: argparse.Namespace, svc: Services) -> int:
                 days = "forever" if p.days is None else f"{p.days} days"
                 note = "" if p.configured else "  (not a configured label: ignored)"
                 print(f"{p.label:<24} {days}{note}")
+            checkin_days = svc.settings.device_checkin_history_days
+            print(f"{'device check-ins':<24} {checkin_days} days (each device's newest is kept)")
             interval = svc.settings.retention_interval_seconds
             if interval:
                 print(f"Runs every {interval} s in the server.")

@@ -204,7 +204,13 @@ class Settings(BaseSettings):
     retention run`` from cron instead)."""
 
     retention_batch_size: int = Field(500, ge=1, le=10_000)
-    """Messages purged per transaction by the retention job."""
+    """Messages purged per transaction by the retention job, and device check-ins deleted per
+    transaction."""
+
+    device_checkin_history_days: int = Field(90, ge=1, le=36_500)
+    """Days that device check-ins (``device_checkins``: reported state, position, networks)
+    are kept; the retention job deletes older ones, except each device's newest check-in and
+    the devices of accounts under legal hold. See ``docs/device-policy.md``."""
 
     import_max_bytes: int = Field(67_108_864, ge=1024)
     """Largest staff or organisation file (CSV or XLSX) accepted by the admin API's import

@@ -12,6 +12,13 @@ media that no remaining event refers to are deleted from the media store. State 
 Each batch is one transaction: it locks the room, re-reads the legal holds (a hold placed on
 the room waits for the batch, or the batch sees the hold), purges, and writes its audit row.
 Media objects are deleted after the commit, so a rolled-back batch never loses a file.
+
+After the messages, device check-ins older than ``device_checkin_history_days`` are deleted
+(``device_checkins``: reported state, position and networks), a batch per transaction, except
+every device's newest check-in and the devices of accounts under legal hold. Replay protection
+does not need them: it reads the last sequence number on ``managed_devices``. Their totals go
+into the run's audit row, not one row per batch: a large fleet expires some 400,000 check-ins
+an hour.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from tumar.policy import retention as rules
 from tumar.policy.media import THUMBNAIL_METHODS, THUMBNAIL_SIZES
 from tumar.policy.redaction import redact_content
 from tumar.policy.roles import Actor, Permission
+from tumar.store import devices as device_store
 from tumar.store import retention as store
 from tumar.store.db import Database
 from tumar.store.events import StoredEvent
@@ -42,6 +50,7 @@ log = logging.getLogger(__name__)
 
 Trigger = Literal["schedule", "cli", "admin"]
 SYSTEM = Who("system:retention")
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,8 @@ class RunReport:
     run_id: int | None = None
     rooms: list[RoomOutcome] = field(default_factory=list)
     media_deleted: int = 0
+    checkin_cutoff_ts: int | None = None  # None: check-ins not looked at (a one-room run)
+    checkins_purged: int = 0  # device check-ins deleted (in a dry run: that would be)
 
     @property
     def events_purged(self) -> int:
@@ -155,6 +166,8 @@ class RetentionService:
             report = RunReport(dry_run=dry_run, now_ms=self._clock.now_ms())
             try:
                 await self._run(author, trigger, report, room_id)
+                if room_id is None:
+                    await self._checkins(author, trigger, report)
             except Exception:
                 if not dry_run and report.run_id is not None:
                     await self._finish(author, trigger, report, "failed")
@@ -259,6 +272,32 @@ class RetentionService:
             )
         return len(batch), next_cursor, gone
 
+    async def _checkins(self, author: Who, trigger: Trigger, report: RunReport) -> None:
+        """Delete the device check-ins received before the horizon, except each device's newest
+        and those of devices of held accounts: batches of ``retention_batch_size``, each its own
+        transaction, until one comes back short."""
+        cutoff = report.now_ms - self._settings.device_checkin_history_days * DAY_MS
+        report.checkin_cutoff_ts = cutoff
+        if report.dry_run:
+            async with self._db.read() as conn:
+                keep = (await store.held(conn)).users
+                report.checkins_purged = await device_store.count_expired_checkins(
+                    conn, cutoff, keep_users=keep
+                )
+            return
+        size = self._settings.retention_batch_size
+        while True:
+            async with self._db.write() as conn:
+                keep = (await store.held(conn)).users
+                deleted = await device_store.purge_checkins(conn, cutoff, size, keep_users=keep)
+                if deleted and report.run_id is None:
+                    report.run_id = await store.insert_run(
+                        conn, trigger=trigger, actor=author.actor, started_ts=report.now_ms
+                    )
+            report.checkins_purged += deleted
+            if deleted < size:
+                return
+
     async def _delete_objects(self, media_ids: list[str]) -> None:
         for media_id in media_ids:
             keys = [original_key(media_id)] + [
@@ -288,6 +327,8 @@ class RetentionService:
                 "kept_by_room_hold": report.kept(rules.Reason.ROOM_HELD),
                 "kept_by_sender_hold": report.kept(rules.Reason.SENDER_HELD),
                 "policy": self.policy,
+                "checkins_purged": report.checkins_purged,
+                "checkins_before_ts": report.checkin_cutoff_ts,
             }
             await store.finish_run(
                 conn,
@@ -326,8 +367,12 @@ class RetentionService:
             except Exception:
                 log.exception("retention run failed")
                 continue
-            if report.events_purged:
+            if report.events_purged or report.checkins_purged:
                 log.info(
-                    "retention run purged messages",
-                    extra={"events": report.events_purged, "media": report.media_deleted},
+                    "retention run purged messages and check-ins",
+                    extra={
+                        "events": report.events_purged,
+                        "media": report.media_deleted,
+                        "checkins": report.checkins_purged,
+                    },
                 )

@@ -8,12 +8,12 @@ policies in force with :func:`current_policies`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import Row, Select, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.policy.roles import PERMISSIONS, Permission, contains
@@ -362,6 +362,55 @@ async def checkin_history(conn: AsyncConnection, device_id: str, limit: int) -> 
         Checkin(r.device_id, r.seq, r.received_ts, r.verdict, loads(r.report))
         for r in await conn.execute(query)
     ]
+
+
+def _expired_checkins(before_ts: int, keep_users: Collection[str]) -> Select[tuple[str, int]]:
+    """The keys of check-ins received before ``before_ts`` that are not their device's newest
+    (a newer row of the same device exists), oldest first, except those of the devices of
+    ``keep_users``. A row is deleted only while a newer one exists, so however batches
+    interleave the newest row of every device stays."""
+    old, newer = device_checkins.alias("old"), device_checkins.alias("newer")
+    has_newer = (
+        select(newer.c.seq)
+        .where(newer.c.device_id == old.c.device_id, newer.c.seq > old.c.seq)
+        .exists()
+    )
+    query = (
+        select(old.c.device_id, old.c.seq)
+        .where(old.c.received_ts < before_ts, has_newer)
+        .order_by(old.c.received_ts)
+    )
+    if keep_users:
+        kept = select(managed_devices.c.device_id).where(
+            managed_devices.c.user_id.in_(sorted(keep_users))
+        )
+        query = query.where(old.c.device_id.not_in(kept))
+    return query
+
+
+async def purge_checkins(
+    conn: AsyncConnection, before_ts: int, limit: int, *, keep_users: Collection[str] = ()
+) -> int:
+    """Delete at most ``limit`` check-ins received before ``before_ts``, oldest first, never a
+    device's newest nor any of the devices of ``keep_users`` (accounts under legal hold);
+    returns how many went. One statement on both backends: the keys are chosen by a bounded
+    subquery (SQLite's DELETE has no LIMIT)."""
+    keys = _expired_checkins(before_ts, keep_users).limit(limit)
+    result = await conn.execute(
+        delete(device_checkins).where(
+            tuple_(device_checkins.c.device_id, device_checkins.c.seq).in_(keys)
+        )
+    )
+    return int(result.rowcount)
+
+
+async def count_expired_checkins(
+    conn: AsyncConnection, before_ts: int, *, keep_users: Collection[str] = ()
+) -> int:
+    """How many check-ins :func:`purge_checkins` would delete, all batches together."""
+    expired = _expired_checkins(before_ts, keep_users).order_by(None).subquery()
+    query = select(func.count()).select_from(expired)
+    return int((await conn.execute(query)).scalar_one())
 
 
 # ---- commands -------------------------------------------------------------------------------

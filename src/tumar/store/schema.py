@@ -826,6 +826,8 @@ device_checkins = Table(
     Column("received_ts", BigInteger, nullable=False),
     Column("verdict", Text, nullable=False),
     Column("report", Text, nullable=False),  # JSON
+    # The retention job finds expired check-ins by age (migration 0014).
+    Index("device_checkins_received", "received_ts"),
 )
 
 device_commands = Table(

@@ -41,6 +41,9 @@ class RunOut(BaseModel):
 
 class RetentionPolicyOut(BaseModel):
     labels: list[LabelRetention]
+    checkin_history_days: int = Field(
+        description="Days device check-ins are kept (each device's newest is kept anyway)"
+    )
     interval_seconds: int
     batch_size: int
     recent_runs: list[RunOut]
@@ -63,6 +66,12 @@ class RunReportOut(BaseModel):
     events_purged: int
     media_deleted: int
     rooms: list[RoomReport]
+    checkins_purged: int = Field(
+        description="Device check-ins deleted (in a dry run: that would be); 0 in a one-room run"
+    )
+    checkins_before_ts: int | None = Field(
+        description="Check-ins received before this (ms) have expired; null in a one-room run"
+    )
 
 
 class HoldIn(AdminBody):
@@ -119,6 +128,8 @@ def _report(report: RunReport) -> dict[str, Any]:
             }
             for r in report.rooms
         ],
+        "checkins_purged": report.checkins_purged,
+        "checkins_before_ts": report.checkin_cutoff_ts,
     }
 
 
@@ -132,6 +143,7 @@ async def policy(actor: AdminActor, svc: Svc) -> Response:
                 {"label": p.label, "days": p.days, "configured": p.configured}
                 for p in svc.retention.policy_view()
             ],
+            "checkin_history_days": s.device_checkin_history_days,
             "interval_seconds": s.retention_interval_seconds,
             "batch_size": s.retention_batch_size,
             "recent_runs": [_run(r) for r in await svc.retention.list_runs()],
