@@ -108,10 +108,10 @@ class Database:
             else:
                 await conn.execution_options(isolation_level="REPEATABLE READ")
                 await conn.begin()
-            try:
-                yield conn
-            finally:
-                await conn.rollback()
+            # Closing the connection rolls the transaction back, and the pool then knows that
+            # it needs no reset of its own: one rollback instead of two, each a trip to the
+            # driver (on SQLite, to aiosqlite's thread).
+            yield conn
 
     async def lock_room(self, conn: AsyncConnection, room_id: str) -> bool:
         """Serialise event creation in one room; return whether the room exists."""
