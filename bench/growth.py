@@ -38,7 +38,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
 import tumar
@@ -59,6 +58,7 @@ from harness import (
     sync_forever,
 )
 from notices import database, insert_chunks
+from rawhttp import RawClient
 from tumar.store.schema import access_tokens, devices, users
 
 SERVER = "bench.local"
@@ -107,10 +107,8 @@ class Bench:
         self.server = server
         self.api = api
         self.concurrency = concurrency
-        self.pool = httpx.AsyncClient(
-            base_url=server.base_url + CLIENT_API,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            timeout=httpx.Timeout(120.0, connect=30.0),
+        self.pool = RawClient(
+            server.base_url + CLIENT_API, timeout=120.0, max_connections=concurrency
         )
         self.tokens = tokens
 

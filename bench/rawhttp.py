@@ -22,6 +22,11 @@ from urllib.parse import urlencode, urlsplit
 
 import orjson
 
+
+class ProtocolError(Exception):
+    """The server's answer was not HTTP/1.x as this client understands it."""
+
+
 # What a failed request raises: the connection broke, the answer was cut short or malformed,
 # or it took longer than the timeout.
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
@@ -29,8 +34,11 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     asyncio.IncompleteReadError,
     asyncio.LimitOverrunError,
     TimeoutError,
-    ValueError,
+    ProtocolError,
 )
+# Methods whose request may be sent again when a reused connection turns out closed: the
+# server may have processed it before the connection broke, so only idempotent ones.
+_RESENDABLE = frozenset({"GET", "PUT", "DELETE"})
 
 
 class RawResponse:
@@ -67,17 +75,24 @@ class _Connection:
         lines = head[:-4].split(b"\r\n")
         status_line = lines[0]
         if not status_line.startswith(b"HTTP/1."):
-            raise ValueError(f"not an HTTP/1.x answer: {status_line[:60]!r}")
-        status = int(status_line[9:12])
+            raise ProtocolError(f"not an HTTP/1.x answer: {status_line[:60]!r}")
+        try:
+            status = int(status_line[9:12])
+        except ValueError:
+            raise ProtocolError(f"bad status line: {status_line[:60]!r}") from None
         headers: dict[bytes, bytes] = {}
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             headers[name.strip().lower()] = value.strip()
         keep = headers.get(b"connection", b"").lower() != b"close"
-        if b"content-length" in headers:
-            body = await self.reader.readexactly(int(headers[b"content-length"]))
-        elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        if status_line.startswith(b"HTTP/1.0") and headers.get(b"connection", b"").lower() != (
+            b"keep-alive"
+        ):
+            keep = False
+        if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
             body = await self._chunked()
+        elif b"content-length" in headers:
+            body = await self.reader.readexactly(int(headers[b"content-length"]))
         elif status in (204, 304) or 100 <= status < 200:
             body = b""
         else:  # delimited by the end of the connection
@@ -152,28 +167,44 @@ class RawClient:
             path = f"{path}?{urlencode(params)}"
         wire = self._encode(method, path, headers or {}, content)
         limit = timeout if timeout is not None else self._timeout
+        resend = method in _RESENDABLE
         if self._slots is not None:
             async with self._slots:
-                return await self._send(wire, limit)
-        return await self._send(wire, limit)
+                return await self._send(wire, limit, resend)
+        return await self._send(wire, limit, resend)
 
-    async def _send(self, wire: bytes, limit: float | None) -> RawResponse:
+    def _take_idle(self) -> _Connection | None:
+        """An idle connection the server has not visibly closed yet."""
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.reader.at_eof() or conn.writer.is_closing():
+                conn.close()
+                continue
+            return conn
+        return None
+
+    async def _send(self, wire: bytes, limit: float | None, resend: bool) -> RawResponse:
         while True:
-            reused = bool(self._idle)
-            conn = self._idle.pop() if reused else await self._connect()
+            conn = self._take_idle()
+            reused = conn is not None
             try:
                 async with asyncio.timeout(limit):
+                    if conn is None:
+                        conn = await self._connect()
                     response, keep = await conn.exchange(wire)
             except (ConnectionError, asyncio.IncompleteReadError) as exc:
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 # A reused keep-alive connection the server closed as we sent (uvicorn closes
-                # idle ones after 5 s) processed nothing: send once more on a fresh one.
-                if reused and not (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                # idle ones after 5 s): an idempotent request goes once more on a fresh one.
+                partial = isinstance(exc, asyncio.IncompleteReadError) and exc.partial
+                if reused and resend and not partial:
                     self.resent += 1
                     continue
                 raise
             except BaseException:
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 raise
             if keep:
                 self._idle.append(conn)
