@@ -27,6 +27,7 @@ from tumar.cli import main
 from tumar.cli_device_agent import Simulated, checkin_body
 from tumar.clock import FakeClock
 from tumar.config import Settings
+from tumar.core import retention as retention_module
 from tumar.core.directory import cli_actor, who
 from tumar.core.services import Services, build_services
 from tumar.store import devices as device_store
@@ -157,14 +158,16 @@ async def test_old_check_ins_go_in_batches_each_devices_newest_stays(
     batches: list[int] = []
     purge = device_store.purge_checkins
 
-    async def counted(conn: Any, before_ts: int, limit: int, **kw: Any) -> int:
-        deleted = await purge(conn, before_ts, limit, **kw)
+    async def counted(
+        conn: Any, before_ts: int, limit: int, **kw: Any
+    ) -> tuple[int, device_store.CheckinKey | None]:
+        deleted, after = await purge(conn, before_ts, limit, **kw)
         batches.append(deleted)
-        return deleted
+        return deleted, after
 
     monkeypatch.setattr(device_store, "purge_checkins", counted)
     report = await services.retention.do_run(who(OPERATOR), "cli")
-    assert batches == [2, 2, 2, 0]  # batch size 2; the run goes on until a batch comes back short
+    assert batches == [2, 2, 2, 0]  # batch size 2; the run goes on until nothing is left
     assert report.checkins_purged == 6 and report.run_id is not None
     assert report.events_purged == 0
     assert await history(services) == {
@@ -194,19 +197,38 @@ async def test_store_batch_is_bounded_and_oldest_first(
     phone, old_phone, _, _ = await fleet(api, clock)
     horizon = clock.now_ms() - HISTORY_DAYS * DAY_S * 1000
     async with services.db.write() as conn:
-        assert await device_store.count_expired_checkins(conn, horizon) == 6
-        assert await device_store.purge_checkins(conn, horizon, 3) == 3
+        assert await device_store.count_expired_checkins(conn, horizon, at_most=100) == 6
+        assert await device_store.count_expired_checkins(conn, horizon, at_most=4) == 4
+        deleted, after = await device_store.purge_checkins(conn, horizon, 3)
+        assert deleted == 3 and after is not None
     # Day 0 of both phones (Bob's at 0:00 only: his 1:00 is his newest), then Alice's day 1.
     assert await history(services) == {
         phone.device_id: [3, 4, 5, 6, 7],
         old_phone.device_id: [2],
     }
     async with services.db.write() as conn:
-        assert await device_store.purge_checkins(conn, horizon, 100) == 3
-        assert await device_store.purge_checkins(conn, horizon, 100) == 0
+        # The next batch starts after the last key of this one.
+        deleted, last = await device_store.purge_checkins(conn, horizon, 100, after=after)
+        assert deleted == 3 and last is not None and last > after
+        assert await device_store.purge_checkins(conn, horizon, 100, after=last) == (0, None)
+        assert await device_store.purge_checkins(conn, horizon, 100) == (0, None)
         # Even a horizon in the future leaves every device its newest check-in.
-        assert await device_store.purge_checkins(conn, clock.now_ms() + 1, 100) == 1
+        assert (await device_store.purge_checkins(conn, clock.now_ms() + 1, 100))[0] == 1
     assert await history(services) == {phone.device_id: [7], old_phone.device_id: [2]}
+
+
+async def test_a_run_stops_after_its_batch_allowance_and_the_next_goes_on(
+    api: Api, services: Services, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await fleet(api, clock)
+    monkeypatch.setattr(retention_module, "CHECKIN_BATCHES_PER_RUN", 2)  # batches of 2
+    dry = await services.retention.do_run(who(OPERATOR), "cli", dry_run=True)
+    assert dry.checkins_purged == 4  # what one run may delete, of the 6 expired
+    first = await services.retention.do_run(who(OPERATOR), "cli")
+    assert first.checkins_purged == 4
+    second = await services.retention.do_run(who(OPERATOR), "cli")
+    assert second.checkins_purged == 2
+    assert (await services.retention.do_run(who(OPERATOR), "cli")).checkins_purged == 0
 
 
 async def test_purged_history_does_not_reopen_old_sequence_numbers(

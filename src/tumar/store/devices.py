@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, Select, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Row,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.policy.roles import PERMISSIONS, Permission, contains
@@ -364,22 +376,28 @@ async def checkin_history(conn: AsyncConnection, device_id: str, limit: int) -> 
     ]
 
 
-def _expired_checkins(before_ts: int, keep_users: Collection[str]) -> Select[tuple[str, int]]:
+CheckinKey = tuple[int, str, int]
+"""``(received_ts, device_id, seq)``: the order in which the purge walks the check-ins."""
+
+
+def _expired_checkins(
+    before_ts: int, keep_users: Collection[str], after: CheckinKey | None = None
+) -> Select[tuple[int, str, int]]:
     """The keys of check-ins received before ``before_ts`` that are not their device's newest
     (a newer row of the same device exists), oldest first, except those of the devices of
-    ``keep_users``. A row is deleted only while a newer one exists, so however batches
-    interleave the newest row of every device stays."""
+    ``keep_users``, and only those after ``after``. A row is deleted only while a newer one
+    exists, so however batches interleave the newest row of every device stays."""
     old, newer = device_checkins.alias("old"), device_checkins.alias("newer")
     has_newer = (
         select(newer.c.seq)
         .where(newer.c.device_id == old.c.device_id, newer.c.seq > old.c.seq)
         .exists()
     )
-    query = (
-        select(old.c.device_id, old.c.seq)
-        .where(old.c.received_ts < before_ts, has_newer)
-        .order_by(old.c.received_ts)
-    )
+    order = (old.c.received_ts, old.c.device_id, old.c.seq)
+    query = select(*order).where(old.c.received_ts < before_ts, has_newer).order_by(*order)
+    if after is not None:
+        bounds = (literal(value, column.type) for value, column in zip(after, order, strict=True))
+        query = query.where(tuple_(*order) > tuple_(*bounds))
     if keep_users:
         kept = select(managed_devices.c.device_id).where(
             managed_devices.c.user_id.in_(sorted(keep_users))
@@ -389,26 +407,45 @@ def _expired_checkins(before_ts: int, keep_users: Collection[str]) -> Select[tup
 
 
 async def purge_checkins(
-    conn: AsyncConnection, before_ts: int, limit: int, *, keep_users: Collection[str] = ()
-) -> int:
+    conn: AsyncConnection,
+    before_ts: int,
+    limit: int,
+    *,
+    keep_users: Collection[str] = (),
+    after: CheckinKey | None = None,
+) -> tuple[int, CheckinKey | None]:
     """Delete at most ``limit`` check-ins received before ``before_ts``, oldest first, never a
-    device's newest nor any of the devices of ``keep_users`` (accounts under legal hold);
-    returns how many went. One statement on both backends: the keys are chosen by a bounded
-    subquery (SQLite's DELETE has no LIMIT)."""
-    keys = _expired_checkins(before_ts, keep_users).limit(limit)
+    device's newest nor any of the devices of ``keep_users`` (accounts under legal hold).
+
+    ``after`` is the key returned by the previous batch of the same run: each batch starts
+    where the last one ended instead of reading again, from the oldest, the rows that earlier
+    batches had to keep (a held account's whole history, a silent device's last row).
+    Returns how many went and the key to pass next (None: nothing more to look at). On
+    PostgreSQL rows another node's run has locked are skipped, not waited for."""
+    query = _expired_checkins(before_ts, keep_users, after).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=device_checkins.alias("old"), skip_locked=True)
+    keys = (await conn.execute(query)).all()
+    if not keys:
+        return 0, None
     result = await conn.execute(
         delete(device_checkins).where(
-            tuple_(device_checkins.c.device_id, device_checkins.c.seq).in_(keys)
+            tuple_(device_checkins.c.device_id, device_checkins.c.seq).in_(
+                [(k.device_id, k.seq) for k in keys]
+            )
         )
     )
-    return int(result.rowcount)
+    last = keys[-1]
+    return int(result.rowcount), (last.received_ts, last.device_id, last.seq)
 
 
 async def count_expired_checkins(
-    conn: AsyncConnection, before_ts: int, *, keep_users: Collection[str] = ()
+    conn: AsyncConnection, before_ts: int, *, keep_users: Collection[str] = (), at_most: int
 ) -> int:
-    """How many check-ins :func:`purge_checkins` would delete, all batches together."""
-    expired = _expired_checkins(before_ts, keep_users).order_by(None).subquery()
+    """How many check-ins :func:`purge_checkins` would delete, counting no further than
+    ``at_most`` (what one run may delete: a first count over years of history would
+    otherwise read all of it)."""
+    expired = _expired_checkins(before_ts, keep_users).limit(at_most).subquery()
     query = select(func.count()).select_from(expired)
     return int((await conn.execute(query)).scalar_one())
 
