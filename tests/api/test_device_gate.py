@@ -11,8 +11,9 @@ working hours (Mon-Fri 09:00-18:00 Asia/Almaty).
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from tumar.cli_device_agent import Agent, Simulated
 from tumar.clock import FakeClock
 from tumar.config import Settings
 from tumar.core.services import Services, build_services
+from tumar.core.tokens import SyncToken
+from tumar.errors import MatrixError
 
 LABEL = "kz.tumar.classification"
 NOT_COMPLIANT = "TUMAR_DEVICE_NOT_COMPLIANT"
@@ -71,6 +74,19 @@ async def services(settings: Settings, clock: FakeClock) -> AsyncIterator[Servic
 async def api(services: Services) -> AsyncIterator[Api]:
     async with Api.in_process(build_app(services.settings, services), services) as client:
         yield client
+
+
+@asynccontextmanager
+async def another_node(settings: Settings, clock: FakeClock) -> AsyncIterator[Api]:
+    """A second node on the same database, knowing nothing of the first's memory (or the
+    first node after a restart)."""
+    svc = build_services(settings, clock=clock)
+    await svc.start()
+    try:
+        async with Api.in_process(build_app(settings, svc), svc) as client:
+            yield client
+    finally:
+        await svc.close()
 
 
 @dataclass
@@ -372,3 +388,134 @@ async def test_a_room_left_while_gated_shows_only_the_leave(api: Api, clock: Fak
     events = section["timeline"]["events"]
     assert [(e["type"], e["state_key"]) for e in events] == [("m.room.member", w.a1.user_id)]
     assert section["state"]["events"] == []
+
+
+def delivered_whole(sync: dict[str, Any], room: str) -> dict[str, Any]:
+    """The room's section, checked to come as if newly joined: its state and a limited
+    timeline (the client pages back from ``prev_batch``)."""
+    section: dict[str, Any] = sync["rooms"]["join"][room]
+    assert section["timeline"]["limited"] is True
+    shown = [*section["state"]["events"], *section["timeline"]["events"]]
+    assert {"m.room.create", "m.room.name", LABEL} <= {e["type"] for e in shown}
+    return section
+
+
+async def test_a_room_held_back_on_one_node_comes_whole_through_another(
+    api: Api, services: Services, settings: Settings, clock: FakeClock, tmp_path: Path
+) -> None:
+    w = await world(api)
+    await api.send(w.c1, w.secret, "budget draft zero")
+    await apply_policy(api, w)
+    first = await api.sync(w.a1)
+    assert w.secret not in first["rooms"]["join"]
+    assert SyncToken.parse(first["next_batch"]).hold is not None
+    for n in (1, 2, 3):
+        await api.send(w.c1, w.secret, f"budget while held {n}")
+    with statements(services) as seen:  # the same withheld set: known, not written again
+        second = await api.sync(w.a1, first["next_batch"])
+    assert w.secret not in second["rooms"]["join"]
+    assert SyncToken.parse(second["next_batch"]).hold == SyncToken.parse(first["next_batch"]).hold
+    assert not [s for s in seen if "sync_holds" in s]
+
+    agent = await agent_for(api, clock, w.a1, tmp_path)
+    assert (await agent.checkin(compliant()))["verdict"] == "compliant"
+    # The official's next sync reaches another node (or this one, restarted).
+    small = json.dumps({"room": {"timeline": {"limit": 2}}})
+    async with another_node(settings, clock) as node2:
+        third = await node2.sync(w.a1, second["next_batch"], filter=small)
+        section = delivered_whole(third, w.secret)
+        assert timeline_bodies(third, w.secret) == ["budget while held 2", "budget while held 3"]
+        assert SyncToken.parse(third["next_batch"]).hold is None
+        # The rest of what was held back is reachable from prev_batch.
+        older = await node2.call(
+            "GET",
+            f"/rooms/{q(w.secret)}/messages",
+            user=w.a1,
+            params={"from": section["timeline"]["prev_batch"], "dir": "b", "limit": 10},
+        )
+        bodies = [e["content"].get("body") for e in older["chunk"] if e["type"] == "m.room.message"]
+        assert bodies == ["budget while held 1", "budget draft zero"]
+        # Then incremental again.
+        await api.send(w.c1, w.secret, "budget after")
+        fourth = await node2.sync(w.a1, third["next_batch"])
+        assert timeline_bodies(fourth, w.secret) == ["budget after"]
+        assert fourth["rooms"]["join"][w.secret]["timeline"]["limited"] is False
+
+
+async def test_a_retried_sync_after_the_release_gets_the_room_whole_again(
+    api: Api, clock: FakeClock, tmp_path: Path
+) -> None:
+    w = await world(api)
+    await apply_policy(api, w)
+    held = (await api.sync(w.a1))["next_batch"]
+    await api.send(w.c1, w.secret, "budget while held")
+    agent = await agent_for(api, clock, w.a1, tmp_path)
+    await agent.checkin(compliant())
+    released = await api.sync(w.a1, held)
+    delivered_whole(released, w.secret)
+    # The answer was lost on the way: the client repeats the request with the same token.
+    again = await api.sync(w.a1, held)
+    delivered_whole(again, w.secret)
+    assert timeline_bodies(again, w.secret) == timeline_bodies(released, w.secret)
+    assert "budget while held" in timeline_bodies(again, w.secret)
+    assert again["next_batch"] == released["next_batch"]
+
+
+HOLD = "0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [
+        ("s5_3", SyncToken(5, 3)),
+        ("s5_3_7", SyncToken(5, 3, 7)),
+        (f"s5_3_h{HOLD}", SyncToken(5, 3, None, HOLD)),
+        (f"s5_3_7_h{HOLD}", SyncToken(5, 3, 7, HOLD)),
+    ],
+)
+def test_sync_tokens_round_trip(text: str, token: SyncToken) -> None:
+    assert str(token) == text
+    assert SyncToken.parse(text) == token
+
+
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [("s5", SyncToken(5)), ("s5_", SyncToken(5)), ("s5_3_", SyncToken(5, 3)), ("t9", SyncToken(9))],
+)
+def test_older_token_forms_still_parse(text: str, token: SyncToken) -> None:
+    assert SyncToken.parse(text) == token
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "s5_h" + HOLD,  # no typing serial
+        "s5__h" + HOLD,
+        "s5_3_h" + HOLD.upper(),
+        "s5_3_h" + HOLD[:-1],
+        "s5_3_h" + HOLD + "0",
+        "s5_3_h",
+        "s5_3_7_h",
+        "s5_3_h" + HOLD + "_1",
+        "s5_3_7_8",
+        "t5_h" + HOLD,
+    ],
+)
+def test_malformed_hold_parts_are_refused(text: str) -> None:
+    with pytest.raises(MatrixError) as refused:
+        SyncToken.parse(text)
+    assert (refused.value.status, refused.value.errcode) == (400, "M_INVALID_PARAM")
+
+
+async def test_sync_refuses_a_malformed_hold_and_ignores_an_unknown_one(api: Api) -> None:
+    user = await api.register("u1")
+    room = await api.create_room(user, name="Plain")
+    since = SyncToken.parse((await api.sync(user))["next_batch"])
+    bad = f"{since}_h{HOLD[:-2]}"
+    await api.error("GET", "/sync", 400, "M_INVALID_PARAM", user=user, params={"since": bad})
+    # A well-formed id that names no stored set releases nothing: an ordinary incremental sync.
+    await api.send(user, room, "hello")
+    unknown = await api.sync(user, f"{since}_h{HOLD}")
+    assert timeline_bodies(unknown, room) == ["hello"]
+    assert unknown["rooms"]["join"][room]["timeline"]["limited"] is False
+    assert SyncToken.parse(unknown["next_batch"]).hold is None

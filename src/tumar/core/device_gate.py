@@ -8,7 +8,10 @@ inputs and is called by the readers:
 * ``/sync`` (:meth:`DeviceGate.hold`): a gated room's timeline, state and ephemeral events
   stay out of that session's sync; when access returns, the next sync delivers the room as if
   newly joined (its state, and a limited timeline the client can paginate back from), so
-  nothing held back is lost;
+  nothing held back is lost. Which rooms a sync withheld travels in its ``next_batch`` token
+  as the id of the set (:func:`hold_id_of`), the set itself stored under that id
+  (``store/sync_holds.py``): so the sync that follows knows them on any node, after a
+  restart, and again when a client repeats it with the same token;
 * ``/messages``, ``/context``, ``/event``, ``/state``, ``/members``, relations
   (:meth:`DeviceGate.check_room`), search (:meth:`DeviceGate.searchable`) and media downloads
   (:meth:`DeviceGate.check_media`): 403 ``TUMAR_DEVICE_NOT_COMPLIANT`` with the reason.
@@ -25,6 +28,8 @@ as soon as a fresh check-in is stored.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +40,7 @@ from tumar.clock import Clock
 from tumar.config import Settings
 from tumar.core.device_checkins import Bundle, PolicyCache
 from tumar.core.requester import Requester
+from tumar.core.tokens import HOLD_ID_CHARS
 from tumar.errors import MatrixError
 from tumar.policy.decision import Decision
 from tumar.policy.device_access import SessionAccess, content_access
@@ -43,10 +49,14 @@ from tumar.policy.device_policy import Person, applies_to
 from tumar.store import classification as label_store
 from tumar.store import device_access as store
 from tumar.store import devices as device_store
+from tumar.store import sync_holds as hold_store
 from tumar.store.devices import ManagedDevice
+
+log = logging.getLogger(__name__)
 
 NOT_COMPLIANT = "TUMAR_DEVICE_NOT_COMPLIANT"
 MAX_SESSIONS = 50_000  # sessions whose device and organisation a node keeps
+MAX_HOLDS = 10_000  # withheld sets a node keeps by id (they never change)
 MOBILE_PLATFORMS = frozenset({"android", "ios", "ipados"})
 DESKTOP_PLATFORMS = frozenset({"windows", "macos", "linux"})
 _MOBILE_AGENTS = ("android", "iphone", "ipad", "ios;", "mobile")
@@ -78,13 +88,25 @@ def _reasons(device: ManagedDevice | None) -> tuple[str, ...]:
     return tuple(str(f["reason"]) for f in device.findings if f.get("reason"))
 
 
+def hold_id_of(rooms: Iterable[str]) -> str:
+    """The id of a set of withheld rooms: the first hex digits of the SHA-256 of the sorted
+    room ids, each ended by a NUL (which no stored id contains)."""
+    text = "".join(f"{r}\0" for r in sorted(set(rooms)))
+    return hashlib.sha256(text.encode()).hexdigest()[:HOLD_ID_CHARS]
+
+
 @dataclass(frozen=True, slots=True)
 class Hold:
-    """What one sync of a session leaves out (``withheld``) and delivers anew (``released``:
-    rooms held back by an earlier sync of this session whose access has returned)."""
+    """What one sync of a session leaves out (``withheld``, named by ``hold_id`` in the next
+    token; None when nothing is withheld) and delivers anew (``released``: rooms the sync that
+    issued the ``since`` token withheld, whose access has returned). ``unsaved``: ``withheld``
+    is not known to be stored yet; the sync stores it (:meth:`DeviceGate.do_save_hold`)
+    before its token goes out."""
 
     withheld: frozenset[str] = frozenset()
     released: tuple[str, ...] = ()
+    hold_id: str | None = None
+    unsaved: bool = False
 
 
 NO_HOLD = Hold()
@@ -106,7 +128,7 @@ class DeviceGate:
         self._bundle: Bundle | None = None
         self._gated: frozenset[str] = frozenset()  # labels any policy in force gates
         self._sessions: OrderedDict[tuple[str, str], _Session] = OrderedDict()
-        self._held: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
+        self._holds: OrderedDict[str, frozenset[str]] = OrderedDict()  # stored sets by id
 
     # ---- caches -------------------------------------------------------------------------------
 
@@ -234,24 +256,52 @@ class DeviceGate:
         return frozenset(refused)
 
     async def hold(
-        self, conn: AsyncConnection, requester: Requester, joined: Sequence[str]
+        self,
+        conn: AsyncConnection,
+        requester: Requester,
+        joined: Sequence[str],
+        since_hold: str | None,
     ) -> Hold:
         """Which joined rooms this sync of the session withholds, and which it delivers anew
-        because an earlier sync withheld them."""
-        key = (requester.user_id, requester.device_id)
-        before = self._held.get(key)
-        if before is None and not await self._gated_labels(fresh=False):
+        because the sync that issued its ``since`` token (whose hold id is ``since_hold``)
+        withheld them."""
+        if since_hold is None and not await self._gated_labels(fresh=False):
             return NO_HOLD
+        before = await self._load_hold(conn, since_hold) if since_hold else frozenset[str]()
         withheld = frozenset(await self._decide(conn, requester, joined, fresh=False))
-        released = tuple(r for r in joined if before and r in before and r not in withheld)
-        if withheld:
-            self._held[key] = withheld
-            self._held.move_to_end(key)
-            while len(self._held) > MAX_SESSIONS:
-                self._held.popitem(last=False)
-        elif before is not None:
-            del self._held[key]
-        return Hold(withheld, released)
+        released = tuple(r for r in joined if r in before and r not in withheld)
+        if not withheld:
+            return Hold(released=released)
+        hold_id = hold_id_of(withheld)
+        return Hold(withheld, released, hold_id, unsaved=hold_id not in self._holds)
+
+    async def _load_hold(self, conn: AsyncConnection, hold_id: str) -> frozenset[str]:
+        rooms = self._holds.get(hold_id)
+        if rooms is None:
+            rooms = await hold_store.load(conn, hold_id)
+            if rooms is None:
+                # Not a set this server stored: a token from another deployment, or made up.
+                log.debug("sync token names an unknown hold", extra={"hold_id": hold_id})
+                return frozenset()
+        self._cache_hold(hold_id, rooms)
+        return rooms
+
+    async def do_save_hold(self, conn: AsyncConnection, hold: Hold) -> None:
+        """Store an ``unsaved`` withheld set under its id, in a write transaction that the
+        caller commits before the token naming it goes out, then calls :meth:`hold_saved`."""
+        assert hold.hold_id is not None
+        await hold_store.save(conn, hold.hold_id, hold.withheld, self._clock.now_ms())
+
+    def hold_saved(self, hold: Hold) -> None:
+        """The set :meth:`do_save_hold` wrote is committed: later syncs need not write it."""
+        assert hold.hold_id is not None
+        self._cache_hold(hold.hold_id, hold.withheld)
+
+    def _cache_hold(self, hold_id: str, rooms: frozenset[str]) -> None:
+        self._holds[hold_id] = rooms
+        self._holds.move_to_end(hold_id)
+        while len(self._holds) > MAX_HOLDS:
+            self._holds.popitem(last=False)
 
     async def withheld_left(
         self, conn: AsyncConnection, requester: Requester, room_ids: Sequence[str]

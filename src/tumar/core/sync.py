@@ -7,6 +7,7 @@ Positions above P are left for the next sync, so nothing is seen twice or skippe
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.clock import Clock
-from tumar.core.device_gate import NO_HOLD, DeviceGate
+from tumar.core.device_gate import NO_HOLD, DeviceGate, Hold
 from tumar.core.e2ee_sync import e2ee_sections
 from tumar.core.notifier import Notifier
 from tumar.core.requester import Requester
@@ -69,6 +70,7 @@ class _Window:
     upto: int
     typing_now: int
     now_ms: int
+    hold: Hold = NO_HOLD  # what conditional access withheld and released (set while building)
 
     @property
     def initial(self) -> bool:
@@ -103,7 +105,7 @@ class SyncService:
         since = req.since
         if since is not None and since.typing > self._typing.serial:
             # A typing serial from before a restart.
-            since = SyncToken(since.pos, 0, since.to_device)
+            since = dataclasses.replace(since, typing=0)
             req = SyncRequest(req.requester, since, req.filter, req.timeout_ms, req.full_state)
         if (
             since is not None
@@ -138,13 +140,18 @@ class SyncService:
             e2ee = await e2ee_sections(
                 conn, req.requester.user_id, req.requester.device_id, req.since, upto
             )
+        if w.hold.unsaved and self._gate is not None:
+            # A newly withheld set (rare): stored before the token that names it goes out.
+            async with self._db.write() as conn:
+                await self._gate.do_save_hold(conn, w.hold)
+            self._gate.hold_saved(w.hold)
         if e2ee.acknowledged is not None and self._to_device is not None:
             # The token acknowledged to-device messages that are still stored: delete them.
             await self._to_device.do_delete_acknowledged(
                 req.requester.user_id, req.requester.device_id, e2ee.acknowledged
             )
         body.update(e2ee.body)
-        token = SyncToken(upto, typing_now, e2ee.to_device_pos)
+        token = SyncToken(upto, typing_now, e2ee.to_device_pos, w.hold.hold_id)
         body["next_batch"] = str(token)
         has_content = bool(
             body["rooms"]["join"]
@@ -175,7 +182,10 @@ class SyncService:
         since_typing = w.req.since.typing if w.req.since else 0
         # Rooms gated for this session's device stay out; once access returns they come whole.
         gate = self._gate
-        held = await gate.hold(w.conn, w.req.requester, joined_ids) if gate else NO_HOLD
+        since_hold = w.req.since.hold if w.req.since else None
+        held = NO_HOLD
+        if gate is not None:
+            held = w.hold = await gate.hold(w.conn, w.req.requester, joined_ids, since_hold)
         rejoined: list[str] = []
         if w.initial:
             active = set(joined_ids)

@@ -856,6 +856,18 @@ device_violations = Table(
     Column("findings", Text, nullable=False),  # JSON list
     Index("device_violations_device", "device_id", "closed_ts"),
 )
+
+# Sets of rooms a sync withheld from a session (migration 0015), under their id: the first
+# hex digits of the SHA-256 of the sorted room ids (``core/device_gate.hold_id_of``), which
+# the sync token carries, so that any node delivers them whole once access returns. ``rooms``
+# is a JSON list. A set never changes once written.
+sync_holds = Table(
+    "sync_holds",
+    metadata,
+    Column("hold_id", Text, primary_key=True),
+    Column("rooms", Text, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+)
 # ---- end of device policy ----
 
 # ---- registered official correspondence (issue 10), migration 0013 ----
