@@ -6,7 +6,6 @@ through the service, the admin API and ``tumar retention``."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from sqlalchemy import select
 
 from tests.conftest import run_sync
 from tests.support.admin import ADMIN
+from tests.support.devices import enrol_body
 from tests.support.harness import Api, User
 from tumar.api.admin.retention import RetentionPolicyOut, RunReportOut
 from tumar.app import build_app
@@ -82,16 +82,7 @@ async def enrol(api: Api, user: User) -> Device:
     """Enrol a phone for ``user`` with a token they issue themselves."""
     token = await api.call("POST", f"{DEV}/enrolment-tokens", user=user, expect=201)
     key = Ed25519PrivateKey.generate()
-    body = {
-        "token": token["token"],
-        "public_key": base64.b64encode(key.public_key().public_bytes_raw()).decode(),
-        "platform": "android",
-        "model": "Pixel 8",
-        "os_version": "14",
-        "management_mode": "work_profile",
-        "ownership": "personal",
-        "attestation": {"kind": "play_integrity", "verdict": "MEETS_DEVICE_INTEGRITY"},
-    }
+    body = enrol_body(token["token"], key)
     out = await api.call("POST", f"{DEV}/enrol", user=user, json=body, expect=201)
     return Device(out["device_id"], key)
 

@@ -11,7 +11,6 @@ device permission). Monday 2 March 2026, 06:00 UTC (11:00 in Astana): working ho
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from tests.support.admin import ADMIN, grant, org, person
+from tests.support.devices import enrol_body
 from tests.support.harness import Api, User
 from tumar.app import build_app
 from tumar.cli_device_agent import Simulated, checkin_body
@@ -178,20 +178,6 @@ async def issue(api: Api, by: User, user: User) -> str:
         expect=201,
     )  # fmt: skip
     return str(t["token"])
-
-
-def enrol_body(token: str, key: Ed25519PrivateKey, **extra: Any) -> dict[str, Any]:
-    return {
-        "token": token,
-        "public_key": base64.b64encode(key.public_key().public_bytes_raw()).decode(),
-        "platform": "android",
-        "model": "Pixel 8",
-        "os_version": "14",
-        "management_mode": "work_profile",
-        "ownership": "personal",
-        "attestation": {"kind": "play_integrity", "verdict": "MEETS_DEVICE_INTEGRITY"},
-        **extra,
-    }
 
 
 async def enrol(api: Api, w: World, user: User, officer: User | None = None) -> Device:
