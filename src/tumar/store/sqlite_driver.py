@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Sequence
 from threading import Thread
 from typing import Any
 
@@ -116,11 +115,6 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     def nextset(self) -> None:
         return None
-
-    def fetchall(self) -> Sequence[Any]:
-        rows = list(self._rows)
-        self._rows.clear()
-        return rows
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
