@@ -10,7 +10,7 @@ from typing import Any
 import aiosqlite
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tumar.store.db import Database
 from tumar.store.sqlite_driver import OneTripCursor
@@ -77,3 +77,52 @@ async def test_errors_are_the_usual_ones_and_change_nothing(db: Database) -> Non
         # The connection is still usable after the failed transaction.
         await conn.execute(text("INSERT INTO t (b) VALUES ('ok')"))
         assert (await conn.execute(text("SELECT b FROM t"))).scalar() == "ok"
+
+
+async def test_a_quick_read_stays_on_the_loop_and_keeps_its_snapshot(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with db.write() as conn:
+        await conn.execute(text("INSERT INTO t (b) VALUES ('x'), ('y')"))
+    hand_offs = HandOffs(monkeypatch)
+    async with db.read(quick=True) as conn:
+        first = (await conn.execute(text("SELECT a, b FROM t ORDER BY a"))).all()
+        async with db.write() as other:  # a writer commits while the read is open
+            await other.execute(text("INSERT INTO t (b) VALUES ('z')"))
+        writes = hand_offs.count
+        again = (await conn.execute(text("SELECT count(*) FROM t"))).scalar()
+        adapted = (await conn.get_raw_connection()).dbapi_connection
+    assert [tuple(r) for r in first] == [(1, "x"), (2, "y")]
+    assert again == 2  # still the snapshot of the first read
+    assert hand_offs.count == writes  # BEGIN, the reads and the rollback: none handed off
+    # Back in the pool the connection is an ordinary one again; a plain read hands off.
+    assert adapted is not None and adapted.inline is False  # type: ignore[attr-defined]
+    async with db.read() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 3
+    assert hand_offs.count > writes
+
+
+async def test_a_quick_read_raises_the_usual_errors(db: Database) -> None:
+    async with db.read(quick=True) as conn:
+        with pytest.raises(OperationalError):
+            await conn.execute(text("SELECT nothing FROM nowhere"))
+    async with db.read(quick=True) as conn:  # the connection came back usable
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 0
+
+
+async def test_a_quick_write_hands_off_only_its_begin(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hand_offs = HandOffs(monkeypatch)
+    async with db.write(quick=True) as conn:
+        await conn.execute(text("INSERT INTO t (b) VALUES ('x')"))
+        await conn.execute(text("UPDATE t SET b = 'y' WHERE a = 1"))
+    assert hand_offs.count == 1  # BEGIN IMMEDIATE, which may wait for another process
+    with pytest.raises(IntegrityError):
+        async with db.write(quick=True) as conn:
+            await conn.execute(text("INSERT INTO t (b) VALUES ('z')"))
+            await conn.execute(text("INSERT INTO t (a, b) VALUES (1, 'again')"))
+    assert hand_offs.count == 2
+    async with db.read() as conn:  # committed once, rolled back once
+        rows = (await conn.execute(text("SELECT a, b FROM t"))).all()
+    assert [tuple(r) for r in rows] == [(1, "y")]

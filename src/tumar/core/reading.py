@@ -94,7 +94,7 @@ class RoomReader:
         flt: RoomEventFilter,
     ) -> dict[str, Any]:
         limit = max(0, min(limit, MAX_PAGE))
-        async with self._db.read() as conn:
+        async with self._db.read(quick=True) as conn:
             view = await self.checked_view(conn, requester, room_id)
             current = await self._db.current_position(conn)
             ceiling = current if view.upto is None else view.upto
@@ -142,7 +142,7 @@ class RoomReader:
     async def state_event(
         self, requester: Requester, room_id: str, event_type: str, state_key: str
     ) -> StoredEvent:
-        async with self._db.read() as conn:
+        async with self._db.read(quick=True) as conn:
             view = await self.checked_view(conn, requester, room_id)
             if view.upto is None:
                 found = await event_store.current_state_map(
@@ -208,7 +208,7 @@ class RoomReader:
         }
 
     async def event(self, requester: Requester, room_id: str, event_id: str) -> dict[str, Any]:
-        async with self._db.read() as conn:
+        async with self._db.read(quick=True) as conn:
             view = await self.checked_view(conn, requester, room_id)
             event = await event_store.get_event(conn, event_id)
             if (
@@ -232,7 +232,7 @@ class RoomReader:
         state at the last of them, and tokens to paginate on with ``/messages``. The filter
         applies to the surrounding events and the state, not to the event itself."""
         limit = max(0, min(limit, MAX_PAGE))
-        async with self._db.read() as conn:
+        async with self._db.read(quick=True) as conn:
             view = await self.checked_view(conn, requester, room_id)
             event = await event_store.get_event(conn, event_id)
             if (
@@ -275,7 +275,7 @@ class RoomReader:
             }
 
     async def joined_rooms(self, requester: Requester) -> list[str]:
-        async with self._db.read() as conn:
+        async with self._db.read(quick=True) as conn:
             found = await event_store.memberships_of(conn, requester.user_id, ("join",))
         return sorted(m.room_id for m in found)
 

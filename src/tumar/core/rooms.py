@@ -336,7 +336,7 @@ class RoomService:
 
         ``also`` runs in the same transaction after the events, for a command's other writes.
         """
-        async with self._db.write() as conn:
+        async with self._db.write(quick=True) as conn:
             # The room lock comes first: it also orders retries of one transaction id (whose
             # key names the room), so a retry waits for the original and then finds it.
             if not await self._db.lock_room(conn, room_id):

@@ -63,6 +63,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine.pool, "checkin", _not_inline)
         event.listen(self.engine.sync_engine, "before_cursor_execute", _refuse_nul)
         self._write_lock = asyncio.Lock()
         self.opener: ContentOpener | None = None
@@ -71,12 +72,17 @@ class Database:
         readers of ``store.events`` find it."""
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A read-write transaction, committed when the block ends without an exception."""
+    async def write(self, *, quick: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A read-write transaction, committed when the block ends without an exception.
+
+        ``quick``: the block makes only a few short statements, such as sending one event;
+        on SQLite they run on the event loop's thread, as :meth:`read` explains."""
         if self.is_sqlite:
             async with self._write_lock, self.engine.connect() as conn:
                 conn.info[OPENER] = self.opener
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")  # on the thread: it may wait
+                if quick:
+                    await _inline(conn)
                 tx.begin(conn)
                 try:
                     yield conn
@@ -98,11 +104,17 @@ class Database:
                     tx.end(conn)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self, *, quick: bool = False) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction over one snapshot: every statement in the block sees the
-        database as of the first one (rolled back at the end)."""
+        database as of the first one (rolled back at the end).
+
+        ``quick``: the block makes only short indexed reads, such as a ``/sync`` answer's. On
+        SQLite they then run on the event loop's thread instead of handing each to the
+        driver's thread and back (``store/sqlite_driver.py``); long reads must not ask."""
         async with self.engine.connect() as conn:
             conn.info[OPENER] = self.opener
+            if quick and self.is_sqlite:
+                await _inline(conn)
             if self.is_sqlite:
                 await conn.exec_driver_sql("BEGIN")  # WAL: the snapshot starts at the first read
             else:
@@ -160,6 +172,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # SQLite's own lower() folds ASCII only; searches must fold Cyrillic and Kazakh letters
     # too, as PostgreSQL's does.
     dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+
+async def _inline(conn: AsyncConnection) -> None:
+    """Run the rest of this checkout's statements on the loop's thread (sqlite_driver)."""
+    raw = await conn.get_raw_connection()
+    raw.dbapi_connection.inline = True  # type: ignore[union-attr]
+
+
+def _not_inline(dbapi_conn: Any, _record: Any) -> None:
+    """Back in the pool: the next checkout decides again (``Database.read(quick=...)``)."""
+    if dbapi_conn is not None:
+        dbapi_conn.inline = False
 
 
 def _unicode_lower(value: Any) -> Any:
