@@ -160,9 +160,12 @@ class NotificationCounter:
         room_ids: Sequence[str],
         upto: int,
         member_pos: Mapping[str, int] | None = None,
+        window: tuple[int, Mapping[str, list[StoredEvent]]] | None = None,
     ) -> dict[str, RoomUnread]:
         """Unread counts of the user's joined rooms, as of stream position ``upto``
-        (``member_pos``: the user's membership event per room, if the caller has them)."""
+        (``member_pos``: the user's membership event per room, if the caller has them;
+        ``window``: ``(after, events)``, all events of some rooms after ``after`` up to
+        ``upto``, oldest first, which the caller has read already)."""
         if not room_ids:
             return {}
         rules = await self._rules.rules_for(conn, user_id)
@@ -176,7 +179,10 @@ class NotificationCounter:
             if entry is None or entry.key != key or entry.scanned_upto > upto:
                 entry = _Entry(key, state.floor, 0, RoomUnread())
             if entry.scanned_upto < upto and entry.scanned < self._limit:
-                await self._scan(conn, user_id, room_id, rules, state, entry, upto)
+                known = None
+                if window is not None and window[0] == entry.scanned_upto:
+                    known = window[1].get(room_id)
+                await self._scan(conn, user_id, room_id, rules, state, entry, upto, known)
             entry.scanned_upto = max(entry.scanned_upto, upto)
             self._cache[(user_id, room_id)] = entry
             self._cache.move_to_end((user_id, room_id))
@@ -194,15 +200,17 @@ class NotificationCounter:
         state: ReadState,
         entry: _Entry,
         upto: int,
+        known: list[StoredEvent] | None = None,
     ) -> None:
-        found = await event_store.room_timeline(
-            conn,
-            room_id,
-            after=entry.scanned_upto,
-            upto=upto,
-            backwards=False,
-            limit=self._limit - entry.scanned,
-        )
+        """Evaluate the events after ``entry.scanned_upto`` up to ``upto``: ``known`` when
+        the caller has them all, else read from the database."""
+        room = self._limit - entry.scanned
+        if known is not None:
+            found = known[:room]
+        else:
+            found = await event_store.room_timeline(
+                conn, room_id, after=entry.scanned_upto, upto=upto, backwards=False, limit=room
+            )
         if not found:
             return
         if (

@@ -71,6 +71,9 @@ class _Window:
     typing_now: int
     now_ms: int
     hold: Hold = NO_HOLD  # what conditional access withheld and released (set while building)
+    # Per joined room whose timeline came whole: every event in (after, upto], oldest first
+    # (the unread counts scan the same events and need not read them again).
+    window: dict[str, list[StoredEvent]] = dataclasses.field(default_factory=dict)
 
     @property
     def initial(self) -> bool:
@@ -132,7 +135,7 @@ class SyncService:
         for hook in self.before_build:
             await hook(req.requester.user_id)
         typing_now = self._typing.serial
-        async with self._db.read() as conn:
+        async with self._db.read(quick=True) as conn:
             upto = await self._db.current_position(conn)
             after = None if req.since is None or req.full_state else req.since.pos
             w = _Window(conn, req, after, upto, typing_now, self._clock.now_ms())
@@ -229,6 +232,7 @@ class SyncService:
                 w.upto,
                 split_threads=room_filter.timeline.unread_thread_notifications,
                 member_pos={m.room_id: m.stream_pos for m in joined},
+                window=(w.after, w.window) if w.after is not None else None,
                 rules_may_have_changed=w.initial
                 or any(i.type == "m.push_rules" for i in global_data),
             )
@@ -334,6 +338,8 @@ class SyncService:
         # to what it had before (as Synapse does, say `limited` even if everything fits).
         limited = len(raw) > limit or (full and not w.initial)
         raw = list(reversed(raw[:limit]))
+        if upto is None and not limited and after is not None and after == w.after:
+            w.window[room_id] = raw
         timeline = [e for e in raw if _matches(flt.timeline, e)]
         first_pos = raw[0].stream_pos if raw else end + 1
         if full:

@@ -3,6 +3,7 @@ per joined room, the push rules in an initial sync, and presence."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tumar.core.notifications import NotificationCounter
 from tumar.core.presence import PresenceService
 from tumar.core.push import PUSH_RULES, PushRuleService
+from tumar.store.events import StoredEvent
 from tumar.store.userdata import AccountData
 
 
@@ -31,15 +33,18 @@ class SyncExtras:
         split_threads: bool,
         member_pos: dict[str, int],
         rules_may_have_changed: bool,
+        window: tuple[int, Mapping[str, list[StoredEvent]]] | None = None,
     ) -> None:
         """``unread_notifications`` on every joined room in the answer; with
         ``split_threads`` (the filter's ``unread_thread_notifications``) the main timeline's
         and each thread's counts apart, as MSC3773 says. ``member_pos``: the position of the
         user's membership event per joined room (the sync has them already);
-        ``rules_may_have_changed``: an initial sync, or ``m.push_rules`` in the window."""
+        ``rules_may_have_changed``: an initial sync, or ``m.push_rules`` in the window;
+        ``window``: ``(after, events)``, every event after ``after`` up to ``upto`` of the
+        rooms the sync read whole, which the counts then need not read again."""
         if rules_may_have_changed:
             self._push_rules.forget(user_id)
-        unread = await self._counter.unread(conn, user_id, list(join), upto, member_pos)
+        unread = await self._counter.unread(conn, user_id, list(join), upto, member_pos, window)
         for room_id, section in join.items():
             counts = unread[room_id]
             if split_threads:

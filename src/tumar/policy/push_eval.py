@@ -61,9 +61,15 @@ def glob_matches(pattern: str, value: str, *, words: bool = False) -> bool:
     return regex.fullmatch(folded) is not None
 
 
+@lru_cache(maxsize=1024)
+def _path(key: str) -> tuple[str, ...]:
+    """A rule's key split once (every unread count evaluates the same few keys)."""
+    return tuple(split_dotted_path(key))
+
+
 def _lookup(event: Mapping[str, Any], key: str) -> tuple[bool, Any]:
     node: Any = event
-    for part in split_dotted_path(key):
+    for part in _path(key):
         if not isinstance(node, Mapping) or part not in node:
             return False, None
         node = node[part]
