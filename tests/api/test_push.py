@@ -11,6 +11,8 @@ import pytest
 
 from tests.support.everyday import in_thread, refused, rq, send_event, text
 from tests.support.harness import Api, User, q
+from tumar.core import notifications
+from tumar.store import events as event_store
 
 RULES = "/pushrules/global"
 
@@ -164,6 +166,40 @@ async def test_counts_stop_at_the_limit(api: Api, world: World) -> None:
     for i in range(5):
         await api.send(world.bob, world.room, f"m{i}")
     assert counts(await api.sync(world.alice), world.room)["notification_count"] == 3
+
+
+async def test_incremental_counts_reuse_the_synced_window(
+    api: Api, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A woken sync that read a room's new events whole counts them without reading them
+    again; one whose timeline was cut reads the rest for the counts."""
+    reads: list[str] = []
+
+    class CountedStore:  # the counter's view of store.events; the sync's stays untouched
+        def __getattr__(self, name: str) -> Any:
+            return getattr(event_store, name)
+
+        async def room_timeline(self, conn: Any, room_id: str, **kw: Any) -> Any:
+            reads.append(room_id)
+            return await event_store.room_timeline(conn, room_id, **kw)
+
+    monkeypatch.setattr(notifications, "event_store", CountedStore())
+    w = world
+    token = (await api.sync(w.alice))["next_batch"]
+    for expected in (1, 2):
+        await api.send(w.bob, w.room, f"message {expected}")
+        reads.clear()
+        sync = await api.sync(w.alice, token)
+        token = sync["next_batch"]
+        assert counts(sync, w.room)["notification_count"] == expected
+        assert reads == []  # the counts used the timeline the sync had read
+    for i in range(3):
+        await api.send(w.bob, w.room, f"burst {i}")
+    cut = json.dumps({"room": {"timeline": {"limit": 1}}})
+    sync = await api.sync(w.alice, token, filter=cut)
+    assert sync["rooms"]["join"][w.room]["timeline"]["limited"] is True
+    assert counts(sync, w.room)["notification_count"] == 5
+    assert reads == [w.room]  # the timeline showed one of three: the counts read all three
 
 
 # ---- push rules -----------------------------------------------------------------------------

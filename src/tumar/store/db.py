@@ -63,7 +63,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine.sync_engine.pool, "checkin", _not_inline)
+            event.listen(self.engine.sync_engine, "checkin", _not_inline)  # a pool event
         event.listen(self.engine.sync_engine, "before_cursor_execute", _refuse_nul)
         self._write_lock = asyncio.Lock()
         self.opener: ContentOpener | None = None
