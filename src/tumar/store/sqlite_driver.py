@@ -142,25 +142,21 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self.inline = False
-        """Run statements and the rollback on the calling thread (see the module text)."""
+        """Run statements, the commit and the rollback on the calling thread (module text)."""
 
     def rollback(self) -> None:
-        driver = self._connection._connection
-        if not self.inline or driver is None:
-            super().rollback()
-            return
-        try:
-            driver.rollback()
-        except Exception as error:
-            self._handle_exception(error)
+        self._end("rollback")
 
     def commit(self) -> None:
+        self._end("commit")
+
+    def _end(self, how: str) -> None:
         driver = self._connection._connection
         if not self.inline or driver is None:
-            super().commit()
+            getattr(super(), how)()
             return
         try:
-            driver.commit()
+            getattr(driver, how)()
         except Exception as error:
             self._handle_exception(error)
 
