@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from tumar.store import sqlite_driver
 from tumar.store.db import Database
 from tumar.store.sqlite_driver import OneTripCursor
 
@@ -95,11 +96,31 @@ async def test_a_quick_read_stays_on_the_loop_and_keeps_its_snapshot(
     assert [tuple(r) for r in first] == [(1, "x"), (2, "y")]
     assert again == 2  # still the snapshot of the first read
     assert hand_offs.count == writes  # BEGIN, the reads and the rollback: none handed off
-    # Back in the pool the connection is an ordinary one again; a plain read hands off.
+    # Back in the pool the connection is an ordinary one again.
     assert adapted is not None and adapted.inline is False  # type: ignore[attr-defined]
-    async with db.read() as conn:
-        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 3
-    assert hand_offs.count > writes
+
+
+async def test_a_quick_read_past_its_budget_goes_back_to_the_thread(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with db.write() as conn:
+        await conn.execute(text("INSERT INTO t (b) VALUES ('x')"))
+    hand_offs = HandOffs(monkeypatch)
+    async with db.read(quick=True) as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+        assert hand_offs.count == 0
+        async with db.write() as other:
+            await other.execute(text("INSERT INTO t (b) VALUES ('y')"))
+        before = hand_offs.count
+        adapted: Any = (await conn.get_raw_connection()).dbapi_connection
+        adapted.inline_until = 0.0  # the budget is spent, as after a long stretch
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1  # snapshot
+        assert hand_offs.count == before + 1 and adapted.inline is False
+    assert hand_offs.count == before + 2  # and the rollback, on the thread too
+    monkeypatch.setattr(sqlite_driver, "INLINE_BUDGET_S", 0.0)  # no budget at all
+    async with db.read(quick=True) as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 2
+    assert hand_offs.count == before + 5  # BEGIN, the read, the rollback
 
 
 async def test_a_quick_read_raises_the_usual_errors(db: Database) -> None:
@@ -123,6 +144,9 @@ async def test_a_quick_write_hands_off_only_its_begin(
             await conn.execute(text("INSERT INTO t (b) VALUES ('z')"))
             await conn.execute(text("INSERT INTO t (a, b) VALUES (1, 'again')"))
     assert hand_offs.count == 2
-    async with db.read() as conn:  # committed once, rolled back once
+    async with db.write(quick=True) as conn:  # executemany inline too
+        await conn.execute(text("INSERT INTO t (b) VALUES (:b)"), [{"b": "m"}, {"b": "n"}])
+    assert hand_offs.count == 3
+    async with db.read() as conn:  # committed, rolled back, committed
         rows = (await conn.execute(text("SELECT a, b FROM t"))).all()
-    assert [tuple(r) for r in rows] == [(1, "y")]
+    assert [tuple(r) for r in rows] == [(1, "y"), (2, "m"), (3, "n")]

@@ -108,9 +108,11 @@ class Database:
         """A read-only transaction over one snapshot: every statement in the block sees the
         database as of the first one (rolled back at the end).
 
-        ``quick``: the block makes only short indexed reads, such as a ``/sync`` answer's. On
-        SQLite they then run on the event loop's thread instead of handing each to the
-        driver's thread and back (``store/sqlite_driver.py``); long reads must not ask."""
+        ``quick``: the block makes mostly short indexed reads, such as a ``/sync`` answer's.
+        On SQLite they then run on the event loop's thread instead of handing each to the
+        driver's thread and back, for at most ``sqlite_driver.INLINE_BUDGET_S``, after which
+        the rest goes to the thread (``store/sqlite_driver.py``); known long reads (reports,
+        exports, searches) should not ask."""
         async with self.engine.connect() as conn:
             conn.info[OPENER] = self.opener
             if quick and self.is_sqlite:
@@ -177,7 +179,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 async def _inline(conn: AsyncConnection) -> None:
     """Run the rest of this checkout's statements on the loop's thread (sqlite_driver)."""
     raw = await conn.get_raw_connection()
-    raw.dbapi_connection.inline = True  # type: ignore[union-attr]
+    raw.dbapi_connection.go_inline()  # type: ignore[union-attr]
 
 
 def _not_inline(dbapi_conn: Any, _record: Any) -> None:

@@ -19,9 +19,12 @@ SQLAlchemy's own, so behaviour is unchanged; only server-side cursors (which
 statements, and the commit or rollback that ends the transaction, run directly on the event
 loop's thread. That suits short indexed statements (those of a ``/sync`` answer, or of
 sending one event), which take tens of microseconds inside SQLite, far less than a hand-off.
-Nothing inline waits for a lock: in WAL mode a reader never does, and a quick write takes
-SQLite's write lock with ``BEGIN IMMEDIATE`` on the thread first (another process may hold
-it) and only then turns inline. A commit inline does not wait for the disk either
+A checkout runs inline for at most ``INLINE_BUDGET_S``; whatever it does after that goes to
+the thread as usual, so a quick block that turns out long (an initial sync of many rooms)
+does not stall the loop. Inline statements do not wait for locks in normal operation: in WAL
+mode a reader never does (except while a connection recovers the WAL after a crash), and a
+quick write takes SQLite's write lock with ``BEGIN IMMEDIATE`` on the thread first (another
+process may hold it) and only then turns inline. A commit inline does not wait for the disk either
 (``synchronous=NORMAL`` in WAL mode syncs only at checkpoints); the automatic checkpoint that
 a commit runs every ~1000 written pages does, for a few milliseconds. Long statements
 (reports, exports, searches, bulk writes) keep the thread, so they do not stall the loop.
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import collections
 import sqlite3
+import time
 from threading import Thread
 from typing import Any
 
@@ -46,6 +50,11 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 _Outcome = tuple[Any, list[Any], int, int | None]
+
+INLINE_BUDGET_S = 0.010
+"""How long one checkout may run inline; what comes after goes to the thread, so a quick
+block that turns out long (an initial sync, a page of a big room) stalls the loop at most
+this long, plus the one statement that crosses the line."""
 
 
 def _run(conn: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
@@ -113,14 +122,17 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows = collections.deque(rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        if self._adapt_connection.inline:  # no await inside: nothing else can interleave
-            self._keep(_run(self._connection._connection, operation, parameters))
+        if self._adapt_connection.stays_inline():  # no await: nothing else can interleave
+            self._keep(_run(self._connection._conn, operation, parameters))
             return
         async with self._adapt_connection._execute_mutex:
             driver = self._connection
             self._keep(await driver._execute(_run, driver._conn, operation, parameters))
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        if self._adapt_connection.stays_inline():
+            self._keep(_run_many(self._connection._conn, operation, seq_of_parameters))
+            return
         async with self._adapt_connection._execute_mutex:
             driver = self._connection
             self._keep(await driver._execute(_run_many, driver._conn, operation, seq_of_parameters))
@@ -136,13 +148,26 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("inline",)
+    __slots__ = ("inline", "inline_until")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self.inline = False
         """Run statements, the commit and the rollback on the calling thread (module text)."""
+        self.inline_until = 0.0
+
+    def go_inline(self) -> None:
+        """Run this checkout inline for at most ``INLINE_BUDGET_S`` (then on the thread)."""
+        self.inline = True
+        self.inline_until = time.monotonic() + INLINE_BUDGET_S
+
+    def stays_inline(self) -> bool:
+        """Whether the next statement runs inline: the checkout asked for it and its budget
+        is not spent. Once spent, the rest of the checkout goes back to the thread."""
+        if self.inline and time.monotonic() >= self.inline_until:
+            self.inline = False
+        return self.inline
 
     def rollback(self) -> None:
         self._end("rollback")
@@ -151,12 +176,11 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         self._end("commit")
 
     def _end(self, how: str) -> None:
-        driver = self._connection._connection
-        if not self.inline or driver is None:
+        if not self.inline or self._connection._connection is None:
             getattr(super(), how)()
             return
         try:
-            getattr(driver, how)()
+            getattr(self._connection._conn, how)()
         except Exception as error:
             self._handle_exception(error)
 
