@@ -115,9 +115,9 @@ class Database:
         exports, searches) should not ask."""
         async with self.engine.connect() as conn:
             conn.info[OPENER] = self.opener
-            if quick and self.is_sqlite:
-                await _inline(conn)
             if self.is_sqlite:
+                if quick:
+                    await _inline(conn)
                 await conn.exec_driver_sql("BEGIN")  # WAL: the snapshot starts at the first read
             else:
                 await conn.execution_options(isolation_level="REPEATABLE READ")

@@ -379,6 +379,8 @@ async def checkin_history(conn: AsyncConnection, device_id: str, limit: int) -> 
 CheckinKey = tuple[int, str, int]
 """``(received_ts, device_id, seq)``: the order in which the purge walks the check-ins."""
 
+_OLD = device_checkins.alias("old")  # the check-ins the purge looks at (and locks)
+
 
 def _expired_checkins(
     before_ts: int, keep_users: Collection[str], after: CheckinKey | None = None
@@ -387,7 +389,7 @@ def _expired_checkins(
     (a newer row of the same device exists), oldest first, except those of the devices of
     ``keep_users``, and only those after ``after``. A row is deleted only while a newer one
     exists, so however batches interleave the newest row of every device stays."""
-    old, newer = device_checkins.alias("old"), device_checkins.alias("newer")
+    old, newer = _OLD, device_checkins.alias("newer")
     has_newer = (
         select(newer.c.seq)
         .where(newer.c.device_id == old.c.device_id, newer.c.seq > old.c.seq)
@@ -424,7 +426,7 @@ async def purge_checkins(
     PostgreSQL rows another node's run has locked are skipped, not waited for."""
     query = _expired_checkins(before_ts, keep_users, after).limit(limit)
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=device_checkins.alias("old"), skip_locked=True)
+        query = query.with_for_update(of=_OLD, skip_locked=True)
     keys = (await conn.execute(query)).all()
     if not keys:
         return 0, None

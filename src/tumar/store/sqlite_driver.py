@@ -37,6 +37,7 @@ from __future__ import annotations
 import collections
 import sqlite3
 import time
+from collections.abc import Callable
 from threading import Thread
 from typing import Any
 
@@ -82,7 +83,8 @@ def _run_many(conn: sqlite3.Connection, operation: str, seq_of_parameters: Any) 
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
-    """A buffered cursor whose statement is one call on aiosqlite's thread."""
+    """A buffered cursor whose statement is one call on aiosqlite's thread, or on the calling
+    thread when its connection is inline."""
 
     __slots__ = ("_description", "_lastrowid", "_rowcount")
     _adapt_connection: OneTripConnection
@@ -122,20 +124,19 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows = collections.deque(rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        if self._adapt_connection.stays_inline():  # no await: nothing else can interleave
-            self._keep(_run(self._connection._conn, operation, parameters))
-            return
-        async with self._adapt_connection._execute_mutex:
-            driver = self._connection
-            self._keep(await driver._execute(_run, driver._conn, operation, parameters))
+        await self._call(_run, operation, parameters)
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
-        if self._adapt_connection.stays_inline():
-            self._keep(_run_many(self._connection._conn, operation, seq_of_parameters))
+        await self._call(_run_many, operation, seq_of_parameters)
+
+    async def _call(self, fn: Callable[..., _Outcome], operation: Any, parameters: Any) -> None:
+        """``fn`` on the sqlite3 connection: inline, or as one trip to aiosqlite's thread."""
+        if self._adapt_connection.stays_inline():  # no await: nothing else can interleave
+            self._keep(fn(self._connection._conn, operation, parameters))
             return
         async with self._adapt_connection._execute_mutex:
             driver = self._connection
-            self._keep(await driver._execute(_run_many, driver._conn, operation, seq_of_parameters))
+            self._keep(await driver._execute(fn, driver._conn, operation, parameters))
 
     async def _async_soft_close(self) -> None:
         return None
