@@ -23,18 +23,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from tumar.errors import MatrixError
 from tumar.store import sqlite_driver, tx
 from tumar.store.events import OPENER, ContentOpener
+from tumar.store.hot import HotQuery
 from tumar.store.schema import rooms, stream_counter, users
 
 # Statements of every send and /sync, built once: building costs more than running them.
-_POSITION = select(stream_counter.c.pos).where(stream_counter.c.id == 1)
+_POSITION = HotQuery(select(stream_counter.c.pos).where(stream_counter.c.id == 1))
 _ALLOCATE = (
     update(stream_counter)
     .where(stream_counter.c.id == 1)
     .values(pos=stream_counter.c.pos + bindparam("count"))
     .returning(stream_counter.c.pos)
 )
-_ROOM = select(rooms.c.room_id).where(rooms.c.room_id == bindparam("room_id"))
-_ROOM_FOR_UPDATE = _ROOM.with_for_update()
+_ROOM = HotQuery(select(rooms.c.room_id).where(rooms.c.room_id == bindparam("room_id")))
+_ROOM_FOR_UPDATE = HotQuery(_ROOM.statement.with_for_update())
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 CONNECT_TIMEOUT_S = 10
@@ -82,7 +83,7 @@ class Database:
                 conn.info[OPENER] = self.opener
                 await conn.exec_driver_sql("BEGIN IMMEDIATE")  # on the thread: it may wait
                 if quick:
-                    await _inline(conn)
+                    _inline(conn)
                 tx.begin(conn)
                 try:
                     yield conn
@@ -116,9 +117,11 @@ class Database:
         async with self.engine.connect() as conn:
             conn.info[OPENER] = self.opener
             if self.is_sqlite:
+                # WAL: the snapshot starts at the first read.
                 if quick:
-                    await _inline(conn)
-                await conn.exec_driver_sql("BEGIN")  # WAL: the snapshot starts at the first read
+                    _inline(conn).begin_inline()
+                else:
+                    await conn.exec_driver_sql("BEGIN")
             else:
                 await conn.execution_options(isolation_level="REPEATABLE READ")
                 await conn.begin()
@@ -130,7 +133,7 @@ class Database:
     async def lock_room(self, conn: AsyncConnection, room_id: str) -> bool:
         """Serialise event creation in one room; return whether the room exists."""
         query = _ROOM if self.is_sqlite else _ROOM_FOR_UPDATE
-        return (await conn.execute(query, {"room_id": room_id})).first() is not None
+        return bool(await query.rows(conn, {"room_id": room_id}))
 
     async def lock_user(self, conn: AsyncConnection, user_id: str) -> None:
         """Serialise a user's own counters (such as filter ids) across concurrent requests."""
@@ -145,11 +148,10 @@ class Database:
         return int(result.scalar_one())
 
     async def current_position(self, conn: AsyncConnection | None = None) -> int:
-        query = _POSITION  # every /sync reads it: built once
         if conn is not None:
-            return int((await conn.execute(query)).scalar_one())
+            return int((await _POSITION.rows(conn))[0].pos)  # every /sync reads it
         async with self.read() as c:
-            return int((await c.execute(query)).scalar_one())
+            return int((await _POSITION.rows(c))[0].pos)
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:
@@ -176,10 +178,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
 
 
-async def _inline(conn: AsyncConnection) -> None:
+def _inline(conn: AsyncConnection) -> sqlite_driver.OneTripConnection:
     """Run the rest of this checkout's statements on the loop's thread (sqlite_driver)."""
-    raw = await conn.get_raw_connection()
-    raw.dbapi_connection.go_inline()  # type: ignore[union-attr]
+    sync = conn.sync_connection
+    assert sync is not None
+    driver = sync.connection.dbapi_connection
+    assert isinstance(driver, sqlite_driver.OneTripConnection)
+    driver.go_inline()
+    return driver
 
 
 def _not_inline(dbapi_conn: Any, _record: Any) -> None:

@@ -9,7 +9,6 @@ from typing import Any, Protocol
 from sqlalchemy import (
     Row,
     RowMapping,
-    Select,
     and_,
     bindparam,
     delete,
@@ -21,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tumar.store.hot import HotQuery
 from tumar.store.json import dumps, loads
 from tumar.store.schema import current_state, event_relations, event_search, event_txns, events
 
@@ -274,12 +274,12 @@ async def redact_event(
     )
 
 
-_EVENT = select(events).where(events.c.event_id == bindparam("event_id"))
+_EVENT = HotQuery(select(events).where(events.c.event_id == bindparam("event_id")))
 
 
 async def get_event(conn: AsyncConnection, event_id: str) -> StoredEvent | None:
-    row = (await conn.execute(_EVENT, {"event_id": event_id})).first()
-    return (await _events(conn, [row]))[0] if row else None
+    found = await _EVENT.rows(conn, {"event_id": event_id})
+    return (await _events(conn, found))[0] if found else None
 
 
 async def get_events(conn: AsyncConnection, event_ids: Iterable[str]) -> dict[str, StoredEvent]:
@@ -311,7 +311,7 @@ async def room_timeline(
         # The shape of every /sync: a statement built once (building costs more than running).
         stmt = _timeline_stmt(after is not None, upto is not None, backwards)
         params = {"room_id": room_id, "after": after, "upto": upto, "limit": limit}
-        return await _events(conn, await conn.execute(stmt, params))
+        return await _events(conn, await stmt.rows(conn, params))
     query = select(events).where(events.c.room_id == room_id)
     if after is not None:
         query = query.where(events.c.stream_pos > after)
@@ -330,13 +330,13 @@ async def room_timeline(
     return await _events(conn, rows)
 
 
-_TIMELINES: dict[tuple[bool, bool, bool], Select[Any]] = {}
+_TIMELINES: dict[tuple[bool, bool, bool], HotQuery] = {}
 
 
-def _timeline_stmt(has_after: bool, has_upto: bool, backwards: bool) -> Select[Any]:
+def _timeline_stmt(has_after: bool, has_upto: bool, backwards: bool) -> HotQuery:
     key = (has_after, has_upto, backwards)
-    stmt = _TIMELINES.get(key)
-    if stmt is None:
+    hot = _TIMELINES.get(key)
+    if hot is None:
         stmt = select(events).where(events.c.room_id == bindparam("room_id"))
         if has_after:
             stmt = stmt.where(events.c.stream_pos > bindparam("after"))
@@ -344,11 +344,11 @@ def _timeline_stmt(has_after: bool, has_upto: bool, backwards: bool) -> Select[A
             stmt = stmt.where(events.c.stream_pos <= bindparam("upto"))
         order = events.c.stream_pos.desc() if backwards else events.c.stream_pos.asc()
         stmt = stmt.order_by(order).limit(bindparam("limit", literal_execute=False))
-        _TIMELINES[key] = stmt
-    return stmt
+        hot = _TIMELINES[key] = HotQuery(stmt)
+    return hot
 
 
-_ROOMS_WITH_EVENTS = (
+_ROOMS_WITH_EVENTS = HotQuery(
     select(events.c.room_id)
     .where(
         events.c.room_id.in_(bindparam("room_ids", expanding=True)),
@@ -365,7 +365,7 @@ async def rooms_with_events_since(
     if not room_ids:
         return set()
     params = {"room_ids": list(room_ids), "after": after, "upto": upto}
-    return {r.room_id for r in await conn.execute(_ROOMS_WITH_EVENTS, params)}
+    return {r.room_id for r in await _ROOMS_WITH_EVENTS.rows(conn, params)}
 
 
 async def state_before(
@@ -449,13 +449,15 @@ async def room_members(
     conn: AsyncConnection, room_id: str, memberships: Sequence[str] = ("join",)
 ) -> list[str]:
     params = {"room_id": room_id, "memberships": list(memberships)}
-    return [r.state_key for r in await conn.execute(_ROOM_MEMBERS, params)]
+    return [r.state_key for r in await _ROOM_MEMBERS.rows(conn, params)]
 
 
-_ROOM_MEMBERS = select(current_state.c.state_key).where(
-    current_state.c.room_id == bindparam("room_id"),
-    current_state.c.type == "m.room.member",
-    current_state.c.membership.in_(bindparam("memberships", expanding=True)),
+_ROOM_MEMBERS = HotQuery(
+    select(current_state.c.state_key).where(
+        current_state.c.room_id == bindparam("room_id"),
+        current_state.c.type == "m.room.member",
+        current_state.c.membership.in_(bindparam("memberships", expanding=True)),
+    )
 )
 
 
@@ -463,15 +465,17 @@ async def joined_and_invited(conn: AsyncConnection, room_id: str) -> tuple[list[
     """The room's joined and invited members, in one query (a sync's room summary)."""
     joined: list[str] = []
     invited: list[str] = []
-    for r in await conn.execute(_JOINED_AND_INVITED, {"room_id": room_id}):
+    for r in await _JOINED_AND_INVITED.rows(conn, {"room_id": room_id}):
         (joined if r.membership == "join" else invited).append(r.state_key)
     return joined, invited
 
 
-_JOINED_AND_INVITED = select(current_state.c.state_key, current_state.c.membership).where(
-    current_state.c.room_id == bindparam("room_id"),
-    current_state.c.type == "m.room.member",
-    current_state.c.membership.in_(("join", "invite")),
+_JOINED_AND_INVITED = HotQuery(
+    select(current_state.c.state_key, current_state.c.membership).where(
+        current_state.c.room_id == bindparam("room_id"),
+        current_state.c.type == "m.room.member",
+        current_state.c.membership.in_(("join", "invite")),
+    )
 )
 
 
@@ -483,12 +487,16 @@ class Membership:
     stream_pos: int
 
 
-_MEMBERSHIPS = select(
-    current_state.c.room_id,
-    current_state.c.membership,
-    current_state.c.event_id,
-    current_state.c.stream_pos,
-).where(current_state.c.state_key == bindparam("user_id"), current_state.c.type == "m.room.member")
+_MEMBERSHIPS = HotQuery(
+    select(
+        current_state.c.room_id,
+        current_state.c.membership,
+        current_state.c.event_id,
+        current_state.c.stream_pos,
+    ).where(
+        current_state.c.state_key == bindparam("user_id"), current_state.c.type == "m.room.member"
+    )
+)
 
 
 async def memberships_of(
@@ -499,8 +507,8 @@ async def memberships_of(
     changed_after: int | None = None,
 ) -> list[Membership]:
     if memberships is None and changed_after is None:  # every /sync: built once
-        rows = await conn.execute(_MEMBERSHIPS, {"user_id": user_id})
-        return [Membership(r.room_id, r.membership, r.event_id, r.stream_pos) for r in rows]
+        found = await _MEMBERSHIPS.rows(conn, {"user_id": user_id})
+        return [Membership(r.room_id, r.membership, r.event_id, r.stream_pos) for r in found]
     query = select(
         current_state.c.room_id,
         current_state.c.membership,
@@ -567,17 +575,20 @@ async def shares_room(conn: AsyncConnection, a: str, b: str) -> bool:
     return row.first() is not None
 
 
-_FIND_TXN = select(event_txns.c.event_id).where(
-    event_txns.c.user_id == bindparam("user_id"),
-    event_txns.c.device_id == bindparam("device_id"),
-    event_txns.c.txn_id == bindparam("txn_id"),
+_FIND_TXN = HotQuery(
+    select(event_txns.c.event_id).where(
+        event_txns.c.user_id == bindparam("user_id"),
+        event_txns.c.device_id == bindparam("device_id"),
+        event_txns.c.txn_id == bindparam("txn_id"),
+    )
 )
 _INSERT_TXN = insert(event_txns)
 
 
 async def find_txn(conn: AsyncConnection, user_id: str, device_id: str, txn_id: str) -> str | None:
     params = {"user_id": user_id, "device_id": device_id, "txn_id": txn_id}
-    return (await conn.execute(_FIND_TXN, params)).scalar_one_or_none()
+    found = await _FIND_TXN.rows(conn, params)
+    return str(found[0].event_id) if found else None
 
 
 async def insert_txn(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import BindParameter, Select, String, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tumar.store.hot import HotQuery
 from tumar.store.schema import current_state, presence
 
 
@@ -69,12 +70,12 @@ async def changed_for(
 ) -> list[Presence]:
     """Presence of the user and their room-mates that changed in (after, upto]."""
     params = {"user_id": user_id, "after": after if after is not None else -1, "upto": upto}
-    rows = await conn.execute(_CHANGED_FOR, {**params, "limit": limit})
+    rows = await _CHANGED_FOR.rows(conn, {**params, "limit": limit})
     return [Presence(**r._mapping) for r in rows]
 
 
 # Read by every /sync: built once, as building costs more than running it.
-_CHANGED_FOR = (
+_CHANGED_FOR = HotQuery(
     select(presence)
     .where(
         presence.c.stream_pos <= bindparam("upto"),

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.policy.push_rule_sets import StoredRule
 from tumar.store.events import StoredEvent, events_from_rows
+from tumar.store.hot import HotQuery
 from tumar.store.json import dumps, loads
 from tumar.store.schema import events, push_rules, pushers, receipts
 
@@ -175,7 +176,7 @@ class ReadReceipt:
 
 
 # Read by every /sync (unread counts): built once, as building costs more than running it.
-_READ_RECEIPTS = (
+_READ_RECEIPTS = HotQuery(
     select(receipts.c.room_id, receipts.c.thread_id, events.c.stream_pos)
     .join(events, events.c.event_id == receipts.c.event_id)
     .where(
@@ -193,7 +194,7 @@ async def read_receipts(
     if not room_ids:
         return []
     params = {"user_id": user_id, "room_ids": list(room_ids)}
-    rows = await conn.execute(_READ_RECEIPTS, params)
+    rows = await _READ_RECEIPTS.rows(conn, params)
     return [ReadReceipt(r.room_id, r.thread_id, int(r.stream_pos)) for r in rows]
 
 

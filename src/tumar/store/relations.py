@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.store.events import StoredEvent, events_from_rows
+from tumar.store.hot import HotQuery
 from tumar.store.schema import event_relations, event_threads, events
 
 THREAD = "m.thread"
@@ -44,7 +45,7 @@ def _summary(with_upto: bool) -> Select[Any]:
 
 
 # Every /sync serialises its events with their aggregations: built once (index: with ``upto``).
-_SUMMARY = (_summary(False), _summary(True))
+_SUMMARY = (HotQuery(_summary(False)), HotQuery(_summary(True)))
 MAX_REFERENCES = 100  # bundled per event; more are paged through /relations
 
 
@@ -189,7 +190,7 @@ async def aggregates(
     if upto is not None:
         visible.append(event_relations.c.stream_pos <= upto)
     params = {"ids": ids, "viewer": viewer or "", "upto": upto}
-    summary = await conn.execute(_SUMMARY[upto is not None], params)
+    summary = await _SUMMARY[upto is not None].rows(conn, params)
     referenced = []
     for parent, rel_type, count, latest, mine in summary:
         agg = out.setdefault(parent, Aggregate())

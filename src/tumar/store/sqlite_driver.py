@@ -163,6 +163,13 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         self.inline = True
         self.inline_until = time.monotonic() + INLINE_BUDGET_S
 
+    def begin_inline(self) -> None:
+        """``BEGIN`` on the calling thread (a read's: it takes no lock, so it never waits)."""
+        try:
+            self._connection._conn.execute("BEGIN")
+        except Exception as error:
+            self._handle_exception(error)
+
     def stays_inline(self) -> bool:
         """Whether the next statement runs inline: the checkout asked for it and its budget
         is not spent. Once spent, the rest of the checkout goes back to the thread."""

@@ -1,0 +1,148 @@
+"""Hot queries (``store/hot.py``): the same rows, types, snapshot and errors as through
+SQLAlchemy, on both databases, run on the driver when they can be."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, MetaData, Table, Text, bindparam, event, insert, select
+from sqlalchemy.exc import DBAPIError
+
+from tumar.core.services import Services
+from tumar.errors import MatrixError
+from tumar.store.hot import HotQuery
+from tumar.store.schema import account_data, e2e_fallback_keys
+
+_SINCE = HotQuery(
+    select(account_data.c.type, account_data.c.stream_pos)
+    .where(
+        account_data.c.user_id == bindparam("user_id"),
+        account_data.c.room_id.in_(bindparam("rooms", expanding=True)),
+        account_data.c.stream_pos > bindparam("after"),
+        account_data.c.type != "m.skipped",  # a constant of the statement itself
+    )
+    .order_by(account_data.c.stream_pos)
+)
+_KEYS = HotQuery(
+    select(e2e_fallback_keys).where(e2e_fallback_keys.c.user_id == bindparam("user_id"))
+)
+_MISSING = Table("nowhere", MetaData(), Column("a", Text))  # a table that does not exist
+_NOWHERE = HotQuery(select(_MISSING.c.a).where(_MISSING.c.a == bindparam("a")))
+
+
+@contextmanager
+def statements(services: Services) -> Iterator[list[tuple[str, Any]]]:
+    seen: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    engine = services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+async def _fill(services: Services) -> None:
+    rows = [
+        {"user_id": "@a:t", "room_id": room, "type": kind, "content": "{}", "stream_pos": pos}
+        for pos, (room, kind) in enumerate(
+            [("!1", "x"), ("!2", "y"), ("!3", "z"), ("!2", "m.skipped"), ("", "g")], start=1
+        )
+    ]
+    rows.append({"user_id": "@b:t", "room_id": "!1", "type": "x", "content": "{}", "stream_pos": 9})
+    keys = [
+        {"user_id": "@a:t", "device_id": "D", "algorithm": alg, "key_id": "k", "key_json": "{}"}
+        for alg in ("one", "two")
+    ]
+    async with services.db.write() as conn:
+        await conn.execute(insert(account_data), rows)
+        await conn.execute(insert(e2e_fallback_keys), [{**keys[0], "used": True}])
+        await conn.execute(insert(e2e_fallback_keys), [{**keys[1], "used": False}])
+
+
+async def test_rows_match_sqlalchemy_with_in_lists_of_any_length(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _fill(services)
+    detours: list[int] = []
+    plain_path = HotQuery._through_sqlalchemy
+
+    async def counted(query: HotQuery, conn: Any, params: Any) -> Any:
+        detours.append(len(params.get("rooms", ())))
+        return await plain_path(query, conn, params)
+
+    monkeypatch.setattr(HotQuery, "_through_sqlalchemy", counted)
+    for quick in (True, False):
+        detours.clear()
+        async with services.db.read(quick=quick) as conn:
+            await services.db.current_position(conn)  # PostgreSQL: begins the transaction
+            for rooms in (["!1"], ["!1", "!2", "!3"], ["!3", "!9", "!2", "!8", "!7"], ["!4"]):
+                params = {"user_id": "@a:t", "rooms": rooms, "after": 0}
+                hot = await _SINCE.rows(conn, params)
+                plain = (await conn.execute(_SINCE.statement, params)).all()
+                assert [tuple(r) for r in hot] == [tuple(r) for r in plain]
+            got = await _SINCE.rows(conn, {"user_id": "@a:t", "rooms": ["!2", "!1"], "after": 1})
+            assert [(r.type, r.stream_pos) for r in got] == [("y", 2)]
+            assert got[0]._mapping == {"type": "y", "stream_pos": 2}
+            assert await _SINCE.rows(conn, {"user_id": "@a:t", "rooms": [], "after": 0}) == []
+            keys = await _KEYS.rows(conn, {"user_id": "@a:t"})
+            assert sorted((k.algorithm, k.used) for k in keys) == [("one", True), ("two", False)]
+            assert all(type(k.used) is bool for k in keys)  # the column type's processor ran
+        # On the driver, except: an empty IN list; on PostgreSQL the first statement (it
+        # begins the transaction); on SQLite everything when the read is not inline.
+        if not services.db.is_sqlite:
+            assert detours == [0, 0]
+        elif quick:
+            assert detours == [0]
+        else:
+            assert len(detours) == 8
+
+
+async def test_in_lists_are_padded_to_few_distinct_statements(services: Services) -> None:
+    await _fill(services)
+    with statements(services) as seen:
+        async with services.db.read(quick=True) as conn:
+            await services.db.current_position(conn)
+            seen.clear()
+            for n in range(1, 10):
+                rooms = [f"!{i}" for i in range(1, n + 1)]
+                got = await _SINCE.rows(conn, {"user_id": "@a:t", "rooms": rooms, "after": 0})
+                assert [r.type for r in got] == ["x", "y", "z"][:n]
+    assert len(seen) == 9  # the listeners see every statement
+    assert len({sql for sql, _ in seen}) == 5  # lists of 1, 2, 4, 8 and 16
+    assert all("m.skipped" in args for _sql, args in seen)  # the statement's own constant
+
+
+async def test_a_hot_read_keeps_the_transaction_snapshot(services: Services) -> None:
+    await _fill(services)
+    params = {"user_id": "@a:t", "rooms": ["!1", "!5"], "after": 0}
+    async with services.db.read(quick=True) as conn:
+        before = await _SINCE.rows(conn, params)  # the first statement: it begins the snapshot
+        async with services.db.write() as other:
+            await other.execute(
+                insert(account_data).values(
+                    user_id="@a:t", room_id="!5", type="new", content="{}", stream_pos=20
+                )
+            )
+        assert await _SINCE.rows(conn, params) == before
+    async with services.db.read(quick=True) as conn:
+        await services.db.current_position(conn)
+        assert [r.type for r in await _SINCE.rows(conn, params)] == ["x", "new"]
+
+
+async def test_nul_is_refused_and_errors_keep_their_types(services: Services) -> None:
+    async with services.db.read(quick=True) as conn:
+        await services.db.current_position(conn)
+        with pytest.raises(MatrixError) as refused:
+            await _KEYS.rows(conn, {"user_id": "@a\x00:t"})
+        assert refused.value.errcode == "M_INVALID_PARAM"
+    if services.db.is_sqlite:
+        async with services.db.read(quick=True) as conn:
+            with pytest.raises(DBAPIError):  # no such table: SQLAlchemy's error, not sqlite3's
+                await _NOWHERE.rows(conn, {"a": "x"})
