@@ -18,6 +18,8 @@ from tumar.core.keys import OTK_COUNT_DEFAULTS
 from tumar.core.tokens import SyncToken
 from tumar.store import e2e_keys as key_store
 from tumar.store import to_device as to_device_store
+from tumar.store.sync_probe import EVERYTHING, Changed
+from tumar.store.to_device import ToDeviceMessage
 
 TO_DEVICE_LIMIT = 100
 
@@ -49,12 +51,16 @@ async def e2ee_sections(
     device_id: str,
     since: SyncToken | None,
     upto: int,
+    kinds: Changed = EVERYTHING,
 ) -> E2eeSections:
+    """``kinds``: which kinds have anything to read (``store/sync_probe.py``)."""
     acked = acknowledged_position(since) if since is not None else 0
-    stale, messages, more = await to_device_store.window(
-        conn, user_id, device_id, acked, upto, TO_DEVICE_LIMIT
-    )
-    if since is not None and since.pos < upto:
+    stale, messages, more = False, list[ToDeviceMessage](), False
+    if kinds.to_device:
+        stale, messages, more = await to_device_store.window(
+            conn, user_id, device_id, acked, upto, TO_DEVICE_LIMIT
+        )
+    if since is not None and since.pos < upto and kinds.device_lists:
         delta = await changes_between(conn, user_id, since.pos, upto)
         changed, left = delta.changed, delta.left
     else:

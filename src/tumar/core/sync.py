@@ -35,6 +35,7 @@ from tumar.policy.filters import (
 )
 from tumar.store import events as event_store
 from tumar.store import rooms as room_store
+from tumar.store import sync_probe
 from tumar.store import userdata as data_store
 from tumar.store.db import Database
 from tumar.store.events import Membership, StoredEvent
@@ -70,6 +71,7 @@ class _Window:
     upto: int
     typing_now: int
     now_ms: int
+    changed: sync_probe.Changed = sync_probe.EVERYTHING  # the per-user kinds worth reading
     hold: Hold = NO_HOLD  # what conditional access withheld and released (set while building)
     # Per joined room whose timeline came whole: every event in (after, upto], oldest first
     # (the unread counts scan the same events and need not read them again).
@@ -139,10 +141,11 @@ class SyncService:
             upto = await self._db.current_position(conn)
             after = None if req.since is None or req.full_state else req.since.pos
             w = _Window(conn, req, after, upto, typing_now, self._clock.now_ms())
+            user, device = req.requester.user_id, req.requester.device_id
+            if after is not None:  # incremental: one statement says which kinds to read
+                w.changed = await sync_probe.changed(conn, user, device, after, upto)
             body = await self._rooms_and_data(w)
-            e2ee = await e2ee_sections(
-                conn, req.requester.user_id, req.requester.device_id, req.since, upto
-            )
+            e2ee = await e2ee_sections(conn, user, device, req.since, upto, w.changed)
         if w.hold.unsaved and self._gate is not None:
             # A newly withheld set (rare): stored before the token that names it goes out.
             async with self._db.write() as conn:
@@ -174,7 +177,9 @@ class SyncService:
             for m in await event_store.memberships_of(w.conn, user)
             if m.stream_pos <= w.upto and room_allowed(room_filter, m.room_id)
         ]
-        data = await data_store.account_data_since(w.conn, user, w.after or 0, w.upto)
+        data: list[AccountData] = []
+        if w.changed.account_data:
+            data = await data_store.account_data_since(w.conn, user, w.after or 0, w.upto)
         room_data: defaultdict[str, list[AccountData]] = defaultdict(list)
         global_data: list[AccountData] = []
         for item in data:
@@ -239,7 +244,8 @@ class SyncService:
             global_data = await self._extras.global_account_data(
                 w.conn, user, w.initial, global_data
             )
-            presence = await self._extras.presence(w.conn, user, w.after, w.upto)
+            if w.changed.presence:
+                presence = await self._extras.presence(w.conn, user, w.after, w.upto)
 
         invite = {
             m.room_id: await self._invite_section(w.conn, m)

@@ -10,9 +10,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import (
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tumar.store.hot import HotQuery
 from tumar.store.json import dumps, loads
 from tumar.store.schema import (
     current_state,
@@ -305,7 +317,7 @@ def _key_counts_query() -> Any:
 
 # Built once: /sync runs these for every request, and building a statement costs more than
 # running it on a small table.
-_KEY_COUNTS = _key_counts_query()
+_KEY_COUNTS = HotQuery(_key_counts_query())
 
 
 async def key_counts(
@@ -315,7 +327,7 @@ async def key_counts(
     whose fallback key is unused."""
     counts: dict[str, int] = {}
     unused: list[str] = []
-    rows = await conn.execute(_KEY_COUNTS, {"user_id": user_id, "device_id": device_id})
+    rows = await _KEY_COUNTS.rows(conn, {"user_id": user_id, "device_id": device_id})
     for algorithm, n, is_fallback in rows:
         if is_fallback:
             unused.append(algorithm)
@@ -421,7 +433,10 @@ async def room_mates(conn: AsyncConnection, user_id: str) -> set[str]:
     return {u for (u,) in rows}
 
 
-def _device_list_activity_query() -> Any:
+def device_list_parts() -> tuple[Select[Any], Select[Any]]:
+    """What a user's device tracking depends on in (after, upto]: key changes of the user and
+    their room-mates, and membership events of the rooms the user has any membership of.
+    ``/sync`` reads both; its probe (``store/sync_probe.py``) asks whether there are any."""
     c, e, m = device_list_changes.c, events.c, current_state.c
     user: Any = bindparam("user_id")
     after: Any = bindparam("after")
@@ -443,10 +458,14 @@ def _device_list_activity_query() -> Any:
         e.stream_pos > after,
         e.stream_pos <= upto,
     )
-    return union_all(keys, moves).order_by("stream_pos")
+    return keys, moves
 
 
-_DEVICE_LIST_ACTIVITY = _device_list_activity_query()
+def _device_list_activity_query() -> Any:
+    return union_all(*device_list_parts()).order_by("stream_pos")
+
+
+_DEVICE_LIST_ACTIVITY = HotQuery(_device_list_activity_query())
 
 
 async def device_list_activity(
@@ -459,7 +478,7 @@ async def device_list_activity(
     changed: set[str] = set()
     changes: list[MembershipChange] = []
     params = {"user_id": user_id, "after": after, "upto": upto}
-    for user, room_id, membership, pos in await conn.execute(_DEVICE_LIST_ACTIVITY, params):
+    for user, room_id, membership, pos in await _DEVICE_LIST_ACTIVITY.rows(conn, params):
         if room_id:
             changes.append(MembershipChange(room_id, user, membership, pos))
         else:

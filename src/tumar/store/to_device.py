@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, insert, select
+from sqlalchemy import Select, bindparam, case, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tumar.store.hot import HotQuery
 from tumar.store.json import dumps, loads
 from tumar.store.schema import to_device_messages, to_device_txns
 
@@ -41,27 +42,33 @@ async def insert_messages(conn: AsyncConnection, messages: Sequence[ToDeviceMess
         )
 
 
+def stored_for_device() -> Select[Any]:
+    """The device's messages at or below ``upto``, acknowledged or not: what ``/sync``'s
+    window reads from; its probe (``store/sync_probe.py``) asks whether there are any."""
+    c = to_device_messages.c
+    return select(c.stream_pos).where(
+        c.user_id == bindparam("user_id"),
+        c.device_id == bindparam("device_id"),
+        c.stream_pos <= bindparam("upto"),
+    )
+
+
 def _window_query() -> Any:
     c = to_device_messages.c
     fresh = c.stream_pos > bindparam("acked")
     return (
-        select(
-            c.stream_pos,
+        stored_for_device()
+        .add_columns(
             case((fresh, c.sender), else_=None),
             case((fresh, c.type), else_=None),
             case((fresh, c.content), else_=None),
-        )
-        .where(
-            c.user_id == bindparam("user_id"),
-            c.device_id == bindparam("device_id"),
-            c.stream_pos <= bindparam("upto"),
         )
         .order_by(c.stream_pos)
         .limit(bindparam("limit", literal_execute=False))
     )
 
 
-_WINDOW = _window_query()  # built once: /sync runs it for every request
+_WINDOW = HotQuery(_window_query())  # built once: /sync runs it for every request
 
 
 async def window(
@@ -78,7 +85,7 @@ async def window(
         "upto": upto,
         "limit": query_limit,
     }
-    rows = (await conn.execute(_WINDOW, params)).all()
+    rows = await _WINDOW.rows(conn, params)
     stale = any(pos <= acked for pos, *_ in rows)
     messages = [
         ToDeviceMessage(user_id, device_id, pos, sender, type_, loads(content))

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tumar.store.hot import HotQuery
 from tumar.store.json import dumps, loads
 from tumar.store.schema import account_data, filters, receipts
 
@@ -71,15 +72,24 @@ async def get_account_data(
 
 
 # Read by every /sync: built once (building a statement costs more than running it).
-_ACCOUNT_DATA_SINCE = select(account_data).where(
-    account_data.c.user_id == bindparam("user_id"),
-    account_data.c.stream_pos > bindparam("after"),
-    account_data.c.stream_pos <= bindparam("upto"),
-)
-_RECEIPTS_SINCE = select(receipts).where(
-    receipts.c.room_id.in_(bindparam("room_ids", expanding=True)),
-    receipts.c.stream_pos > bindparam("after"),
-    receipts.c.stream_pos <= bindparam("upto"),
+def account_data_changed() -> Select[Any]:
+    """The user's account data changed in (after, upto]: what ``/sync`` reads; its probe
+    (``store/sync_probe.py``) asks whether there is any."""
+    c = account_data.c
+    return select(account_data).where(
+        c.user_id == bindparam("user_id"),
+        c.stream_pos > bindparam("after"),
+        c.stream_pos <= bindparam("upto"),
+    )
+
+
+_ACCOUNT_DATA_SINCE = HotQuery(account_data_changed())
+_RECEIPTS_SINCE = HotQuery(
+    select(receipts).where(
+        receipts.c.room_id.in_(bindparam("room_ids", expanding=True)),
+        receipts.c.stream_pos > bindparam("after"),
+        receipts.c.stream_pos <= bindparam("upto"),
+    )
 )
 
 
@@ -87,7 +97,7 @@ async def account_data_since(
     conn: AsyncConnection, user_id: str, after: int, upto: int
 ) -> list[AccountData]:
     params = {"user_id": user_id, "after": after, "upto": upto}
-    rows = await conn.execute(_ACCOUNT_DATA_SINCE, params)
+    rows = await _ACCOUNT_DATA_SINCE.rows(conn, params)
     return [AccountData(r.room_id, r.type, loads(r.content), r.stream_pos) for r in rows]
 
 
@@ -118,7 +128,7 @@ async def receipts_since(
     if not room_ids:
         return []
     params = {"room_ids": list(room_ids), "after": after, "upto": upto}
-    rows = await conn.execute(_RECEIPTS_SINCE, params)
+    rows = await _RECEIPTS_SINCE.rows(conn, params)
     return [Receipt(**r._mapping) for r in rows]
 
 

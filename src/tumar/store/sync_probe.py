@@ -1,0 +1,93 @@
+"""One statement that tells an incremental ``/sync`` which of the per-user kinds that are
+usually empty have anything in its window: account data, to-device messages, presence, and
+device-list changes. Only the kinds that do are then read; in the common case (a woken
+long-poll about a new message) that is one statement instead of four.
+
+Each flag is ``EXISTS`` over the same rows as the read it stands for, so a flag is false only
+when that read would be empty. Account data, to-device messages and the membership moves of
+device lists share their statement with the read (built by the store modules). Presence and
+key changes are written for a narrow window: the rows in the window first, then for each
+whether its user is the syncing user or shares a joined room with them, instead of the
+reads' room-mates first, which costs a read of every member of every room the user is in
+(those reads also serve initial syncs, whose window is everything).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, bindparam, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tumar.store.e2e_keys import device_list_parts
+from tumar.store.hot import HotQuery
+from tumar.store.schema import current_state, device_list_changes, presence
+from tumar.store.to_device import stored_for_device
+from tumar.store.userdata import account_data_changed
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """Which kinds have rows in the window (all true: read everything)."""
+
+    account_data: bool = True
+    to_device: bool = True
+    presence: bool = True
+    device_lists: bool = True
+
+
+EVERYTHING = Changed()
+
+
+def _user_or_room_mate(user: Any, other: Any) -> ColumnElement[bool]:
+    """``other`` is ``user``, or both are joined to the same room."""
+    mine, theirs = current_state.alias("mine"), current_state.alias("theirs")
+    member = "m.room.member"
+    shares = exists().where(
+        theirs.c.state_key == other,
+        theirs.c.type == member,
+        theirs.c.membership == "join",
+        mine.c.room_id == theirs.c.room_id,
+        mine.c.type == member,
+        mine.c.state_key == user,
+        mine.c.membership == "join",
+    )
+    return or_(other == user, shares)
+
+
+def _in_window(table: Any) -> Any:
+    """Rows of ``table`` changed in (after, upto] by the user or a room-mate."""
+    c = table.c
+    return select(c.user_id).where(
+        c.stream_pos > bindparam("after"),
+        c.stream_pos <= bindparam("upto"),
+        _user_or_room_mate(bindparam("user_id"), c.user_id),
+    )
+
+
+_PROBE = HotQuery(
+    select(
+        account_data_changed().exists().label("account_data"),
+        stored_for_device().exists().label("to_device"),
+        _in_window(presence).exists().label("presence"),
+        or_(_in_window(device_list_changes).exists(), device_list_parts()[1].exists()).label(
+            "device_lists"
+        ),
+    )
+)
+
+
+async def changed(
+    conn: AsyncConnection, user_id: str, device_id: str, after: int, upto: int
+) -> Changed:
+    """What changed for this user and device in (after, upto]; to-device messages count
+    whether acknowledged or not (the sync deletes acknowledged ones it finds)."""
+    params = {"user_id": user_id, "device_id": device_id, "after": after, "upto": upto}
+    row = (await _PROBE.rows(conn, params))[0]
+    return Changed(
+        account_data=bool(row.account_data),
+        to_device=bool(row.to_device),
+        presence=bool(row.presence),
+        device_lists=bool(row.device_lists),
+    )

@@ -1,0 +1,113 @@
+"""The incremental ``/sync`` probe (``store/sync_probe.py``): one statement says which of
+account data, to-device messages, presence and device lists have anything new, and only
+those are read; each of them still arrives when it changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import event
+
+from tests.support.e2ee import register, upload_device
+from tests.support.harness import Api, User
+from tumar.core.services import Services
+
+QUIET = ("account_data", "to_device_messages", "presence", "device_list_changes")
+
+
+@contextmanager
+def reads(services: Services) -> Iterator[dict[str, int]]:
+    """Per quiet table, how many statements read it, not counting the probe."""
+    seen = dict.fromkeys(QUIET, 0)
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        probe = all(table in statement for table in QUIET)
+        for table in QUIET:
+            if not probe and f"FROM {table}" in statement:
+                seen[table] += 1
+
+    engine = services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+async def _pair(api: Api) -> tuple[User, User, str, str]:
+    alice = await register(api, "alice")
+    bob = await register(api, "bob")
+    room = await api.create_room(alice, preset="public_chat")
+    await api.join(bob, room)
+    return alice, bob, room, (await api.sync(bob))["next_batch"]
+
+
+async def test_a_message_reads_none_of_the_quiet_kinds(api: Api, services: Services) -> None:
+    alice, bob, room, since = await _pair(api)
+    await api.send(alice, room, "hello")
+    with reads(services) as seen:
+        sync = await api.sync(bob, since)
+    assert [e["content"]["body"] for e in sync["rooms"]["join"][room]["timeline"]["events"]] == [
+        "hello"
+    ]
+    assert seen == dict.fromkeys(QUIET, 0)
+    assert sync["account_data"]["events"] == [] and sync["presence"]["events"] == []
+    assert sync["to_device"]["events"] == []
+    assert sync["device_lists"] == {"changed": [], "left": []}
+
+
+async def test_each_kind_is_read_when_it_changed(api: Api, services: Services) -> None:
+    alice, bob, _room, since = await _pair(api)
+    path = f"/user/{quote(bob.user_id)}/account_data/org.example.note"
+    await api.call("PUT", path, user=bob, json={"n": 1})
+    with reads(services) as seen:
+        sync = await api.sync(bob, since)
+    assert {"type": "org.example.note", "content": {"n": 1}} in sync["account_data"]["events"]
+    assert seen == {**dict.fromkeys(QUIET, 0), "account_data": 1}
+
+    messages = {bob.user_id: {bob.device_id: {"n": 2}}}
+    await api.call("PUT", "/sendToDevice/m.test/t1", user=alice, json={"messages": messages})
+    with reads(services) as seen:
+        sync = await api.sync(bob, sync["next_batch"])
+    assert [m["content"] for m in sync["to_device"]["events"]] == [{"n": 2}]
+    assert seen["to_device_messages"] == 1 and seen["account_data"] == 0
+
+    await api.call(
+        "PUT", f"/presence/{quote(alice.user_id)}/status", user=alice, json={"presence": "online"}
+    )
+    with reads(services) as seen:
+        sync = await api.sync(bob, sync["next_batch"])
+    assert alice.user_id in [p["sender"] for p in sync["presence"]["events"]]
+    assert seen["presence"] == 1
+    # This token acknowledged the to-device message: it is read once more, found
+    # acknowledged and deleted; after that there is nothing left to read.
+    assert seen["to_device_messages"] == 2
+
+    await upload_device(api, alice)
+    with reads(services) as seen:
+        sync = await api.sync(bob, sync["next_batch"])
+    assert sync["device_lists"]["changed"] == [alice.user_id]
+    assert seen == {**dict.fromkeys(QUIET, 0), "device_list_changes": 1}
+
+
+async def test_strangers_changes_are_not_read(api: Api, services: Services) -> None:
+    """Presence and keys of someone who shares no room with the user: the probe says there
+    is nothing, as the reads would; once they share a room, their key change is read."""
+    _alice, bob, room, since = await _pair(api)
+    carol = await register(api, "carol")
+    await api.call(
+        "PUT", f"/presence/{quote(carol.user_id)}/status", user=carol, json={"presence": "online"}
+    )
+    await upload_device(api, carol)
+    with reads(services) as seen:
+        sync = await api.sync(bob, since)
+    assert seen == dict.fromkeys(QUIET, 0)
+    assert sync["presence"]["events"] == [] and sync["device_lists"]["changed"] == []
+    await api.join(carol, room)
+    with reads(services) as seen:
+        sync = await api.sync(bob, sync["next_batch"])
+    assert carol.user_id in sync["device_lists"]["changed"]  # a new room-mate: track them
+    assert seen["device_list_changes"] == 1
