@@ -186,9 +186,6 @@ async def aggregates(
     if not ids:
         return {}
     out: dict[str, Aggregate] = {}
-    visible: list[ColumnElement[bool]] = [event_relations.c.relates_to_id.in_(ids)]
-    if upto is not None:
-        visible.append(event_relations.c.stream_pos <= upto)
     params = {"ids": ids, "viewer": viewer or "", "upto": upto}
     summary = await _SUMMARY[upto is not None].rows(conn, params)
     referenced = []
@@ -204,6 +201,9 @@ async def aggregates(
             referenced.append(parent)
     if not referenced:  # the common case: one statement in all
         return out
+    visible: list[ColumnElement[bool]] = [event_relations.c.relates_to_id.in_(ids)]
+    if upto is not None:
+        visible.append(event_relations.c.stream_pos <= upto)
     refs = await conn.execute(
         select(event_relations.c.relates_to_id, event_relations.c.event_id)
         .where(
