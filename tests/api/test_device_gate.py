@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from tests.support.admin import ADMIN, grant, operator, org, person
 from tests.support.harness import Api, User, q
+from tests.support.statements import on_statement
 from tumar.app import build_app
 from tumar.cli_device_agent import Agent, Simulated
 from tumar.clock import FakeClock
@@ -315,16 +315,8 @@ async def test_a_desktop_session_from_the_office_network_passes_without_a_device
 @contextmanager
 def statements(services: Services) -> Iterator[list[str]]:
     seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    engine = services.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with on_statement(services, lambda sql, _params: seen.append(sql)):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_without_a_gating_policy_reads_cost_no_device_query(

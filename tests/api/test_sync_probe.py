@@ -9,10 +9,9 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import event
-
 from tests.support.e2ee import register, upload_device
 from tests.support.harness import Api, User
+from tests.support.statements import on_statement
 from tumar.core.services import Services
 
 QUIET = ("account_data", "to_device_messages", "presence", "device_list_changes")
@@ -23,18 +22,14 @@ def reads(services: Services) -> Iterator[dict[str, int]]:
     """Per quiet table, how many statements read it, not counting the probe."""
     seen = dict.fromkeys(QUIET, 0)
 
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def note(statement: str, _params: Any) -> None:
         probe = all(table in statement for table in QUIET)
         for table in QUIET:
             if not probe and f"FROM {table}" in statement:
                 seen[table] += 1
 
-    engine = services.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
+    with on_statement(services, note):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 async def _pair(api: Api) -> tuple[User, User, str, str]:

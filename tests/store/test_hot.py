@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, MetaData, Table, Text, bindparam, event, insert, select
+from sqlalchemy import Column, MetaData, Table, Text, bindparam, insert, select
 from sqlalchemy.exc import DBAPIError
 
+from tests.support.statements import on_statement
 from tumar.core.services import Services
 from tumar.errors import MatrixError
 from tumar.store.hot import HotQuery
@@ -36,16 +37,8 @@ _NOWHERE = HotQuery(select(_MISSING.c.a).where(_MISSING.c.a == bindparam("a")))
 @contextmanager
 def statements(services: Services) -> Iterator[list[tuple[str, Any]]]:
     seen: list[tuple[str, Any]] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    engine = services.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
+    with on_statement(services, lambda sql, params: seen.append((sql, params))):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 async def _fill(services: Services) -> None:
