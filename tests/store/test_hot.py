@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, MetaData, Table, Text, bindparam, insert, select
+from sqlalchemy import Column, MetaData, Table, Text, bindparam, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.support.statements import on_statement
@@ -139,3 +139,24 @@ async def test_nul_is_refused_and_errors_keep_their_types(services: Services) ->
         async with services.db.read(quick=True) as conn:
             with pytest.raises(DBAPIError):  # no such table: SQLAlchemy's error, not sqlite3's
                 await _NOWHERE.rows(conn, {"a": "x"})
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # asyncpg's raw path
+async def test_a_connection_lost_mid_read_is_an_outage_sqlalchemy_knows(
+    services: Services,
+) -> None:
+    """The driver raises under a hot read: the statement goes through SQLAlchemy again, which
+    raises its own error, marks the connection invalidated (``app.database_outage`` then
+    answers 503) and lets the pool replace it."""
+    await _fill(services)
+    async with services.db.read(quick=True) as conn:
+        await services.db.current_position(conn)  # the transaction has begun
+        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with services.db.write() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError) as lost:
+            await _KEYS.rows(conn, {"user_id": "@a:t"})
+        assert lost.value.connection_invalidated
+    async with services.db.read(quick=True) as conn:  # the pool recovered
+        await services.db.current_position(conn)
+        assert len(await _KEYS.rows(conn, {"user_id": "@a:t"})) == 2

@@ -16,8 +16,10 @@ transaction:
 - on PostgreSQL, once SQLAlchemy has begun the transaction on the asyncpg connection (the
   first statement of a block goes through SQLAlchemy, which begins it): ``fetch`` on asyncpg's
   connection, with asyncpg's own prepared-statement cache;
-- otherwise, and on any SQLite error, through SQLAlchemy as before, so errors keep their usual
-  types (a read has no effect to repeat).
+- otherwise through SQLAlchemy as before; and when the driver raises, the statement again
+  through SQLAlchemy, so errors keep their usual types and a connection that died is
+  invalidated as SQLAlchemy does it (a read has no effect to repeat; on PostgreSQL the repeat
+  fails at once in the aborted transaction, with SQLAlchemy's error).
 
 Rows are named tuples: ``row.column``, unpacking and ``row._mapping`` work as on SQLAlchemy's
 rows. Values pass the column types' result processors and the parameters their bind
@@ -106,7 +108,10 @@ class HotQuery:
             # Not asyncpg, or SQLAlchemy has not begun the transaction yet.
             return await self._through_sqlalchemy(conn, params)
         sql, args = self._bound(conn, lengths, params)
-        fetched = await driver._connection.fetch(sql, *args)
+        try:
+            fetched = await driver._connection.fetch(sql, *args)
+        except Exception:  # e.g. the connection died: SQLAlchemy's error, and it invalidates
+            return await self._through_sqlalchemy(conn, params)
         return self._convert(conn, fetched)
 
     async def _through_sqlalchemy(
