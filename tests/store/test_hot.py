@@ -8,7 +8,19 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, MetaData, Table, Text, bindparam, insert, select, text
+from asyncpg.exceptions import UndefinedTableError
+from sqlalchemy import (
+    Column,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+    bindparam,
+    insert,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.exc import DBAPIError
 
 from tests.support.statements import on_statement
@@ -29,6 +41,33 @@ _SINCE = HotQuery(
 )
 _KEYS = HotQuery(
     select(e2e_fallback_keys).where(e2e_fallback_keys.c.user_id == bindparam("user_id"))
+)
+
+
+class _Lowered(TypeDecorator[str]):
+    """Binds lower-cased (a bind processor)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return value.lower() if value is not None else None
+
+
+class _Tagged(TypeDecorator[str]):
+    """Reads with a mark (a result processor)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        return f"{value}!" if value is not None else None
+
+
+_TYPED = HotQuery(
+    select(type_coerce(account_data.c.type, _Tagged).label("type"))
+    .where(account_data.c.user_id == bindparam("user_id", type_=_Lowered))
+    .order_by(account_data.c.stream_pos)
 )
 _MISSING = Table("nowhere", MetaData(), Column("a", Text))  # a table that does not exist
 _NOWHERE = HotQuery(select(_MISSING.c.a).where(_MISSING.c.a == bindparam("a")))
@@ -97,6 +136,16 @@ async def test_rows_match_sqlalchemy_with_in_lists_of_any_length(
             assert len(detours) == 8
 
 
+async def test_the_types_processors_run_both_ways(services: Services) -> None:
+    await _fill(services)
+    async with services.db.read(quick=True) as conn:
+        await services.db.current_position(conn)
+        hot = await _TYPED.rows(conn, {"user_id": "@A:T"})
+        plain = (await conn.execute(_TYPED.statement, {"user_id": "@A:T"})).all()
+    assert [r.type for r in hot] == ["x!", "y!", "z!", "m.skipped!", "g!"]
+    assert [tuple(r) for r in hot] == [tuple(r) for r in plain]
+
+
 async def test_in_lists_are_padded_to_few_distinct_statements(services: Services) -> None:
     await _fill(services)
     with statements(services) as seen:
@@ -135,10 +184,13 @@ async def test_nul_is_refused_and_errors_keep_their_types(services: Services) ->
         with pytest.raises(MatrixError) as refused:
             await _KEYS.rows(conn, {"user_id": "@a\x00:t"})
         assert refused.value.errcode == "M_INVALID_PARAM"
-    if services.db.is_sqlite:
-        async with services.db.read(quick=True) as conn:
-            with pytest.raises(DBAPIError):  # no such table: SQLAlchemy's error, not sqlite3's
-                await _NOWHERE.rows(conn, {"a": "x"})
+    # A faulty statement (no such table): on SQLite SQLAlchemy's error, as before; on
+    # PostgreSQL the server's own error, not the repeat's "transaction is aborted".
+    expected: type[Exception] = DBAPIError if services.db.is_sqlite else UndefinedTableError
+    async with services.db.read(quick=True) as conn:
+        await services.db.current_position(conn)
+        with pytest.raises(expected):
+            await _NOWHERE.rows(conn, {"a": "x"})
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # asyncpg's raw path

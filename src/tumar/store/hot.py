@@ -16,10 +16,11 @@ transaction:
 - on PostgreSQL, once SQLAlchemy has begun the transaction on the asyncpg connection (the
   first statement of a block goes through SQLAlchemy, which begins it): ``fetch`` on asyncpg's
   connection, with asyncpg's own prepared-statement cache;
-- otherwise through SQLAlchemy as before; and when the driver raises, the statement again
-  through SQLAlchemy, so errors keep their usual types and a connection that died is
-  invalidated as SQLAlchemy does it (a read has no effect to repeat; on PostgreSQL the repeat
-  fails at once in the aborted transaction, with SQLAlchemy's error).
+- otherwise through SQLAlchemy as before. When SQLite raises, or asyncpg's connection fails,
+  the statement runs again through SQLAlchemy (a read has no effect to repeat), so errors
+  keep their usual types and a connection that died is invalidated as SQLAlchemy does it;
+  an error of the PostgreSQL server itself (a faulty query, a lock timeout) is raised as
+  asyncpg raised it, since a repeat in the aborted transaction would only hide it.
 
 Rows are named tuples: ``row.column``, unpacking and ``row._mapping`` work as on SQLAlchemy's
 rows. Values pass the column types' result processors and the parameters their bind
@@ -41,6 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
@@ -110,7 +112,10 @@ class HotQuery:
         sql, args = self._bound(conn, lengths, params)
         try:
             fetched = await driver._connection.fetch(sql, *args)
-        except Exception:  # e.g. the connection died: SQLAlchemy's error, and it invalidates
+        except Exception as error:
+            if isinstance(error, asyncpg.PostgresError) and not driver._connection.is_closed():
+                raise  # the server's own error (a faulty query, a lock timeout): as it is
+            # The connection failed: SQLAlchemy's error, and it invalidates the connection.
             return await self._through_sqlalchemy(conn, params)
         return self._convert(conn, fetched)
 
@@ -149,13 +154,19 @@ class HotQuery:
             name: [_Slot(name, i) for i in range(lengths[name])] if name in lengths else _Slot(name)
             for name in self._names
         }
-        state = self.statement.compile(dialect=dialect).construct_expanded_state(slots)
+        compiled = self.statement.compile(dialect=dialect)
+        state = compiled.construct_expanded_state(slots)
         if state.positiontup is None:
             raise TypeError(f"{dialect.name}: hot queries need a positional parameter style")
         args: list[tuple[str, int | None, Any]] = []
         for name in state.positiontup:
             value = state.parameters[name]
+            # The expanded IN-list items' processors come with the expanded state; the other
+            # parameters' are their types' own, as the dialect implements them.
             process = state.processors.get(name)
+            bind = compiled.binds.get(name)
+            if process is None and bind is not None:
+                process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if isinstance(value, _Slot):
                 args.append((value.name, value.index, process))
             else:
@@ -168,7 +179,7 @@ class HotQuery:
         if processors is None:
             found: list[tuple[int, Callable[[Any], Any]]] = []
             for i, column in enumerate(self.statement.selected_columns):
-                processor = column.type.result_processor(dialect, None)
+                processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
                 if processor is not None:
                     found.append((i, processor))
             processors = self._processors[dialect.name] = tuple(found)
