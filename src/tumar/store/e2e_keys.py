@@ -433,36 +433,36 @@ async def room_mates(conn: AsyncConnection, user_id: str) -> set[str]:
     return {u for (u,) in rows}
 
 
-def device_list_parts() -> tuple[Select[Any], Select[Any]]:
-    """What a user's device tracking depends on in (after, upto]: key changes of the user and
-    their room-mates, and membership events of the rooms the user has any membership of.
-    ``/sync`` reads both; its probe (``store/sync_probe.py``) asks whether there are any."""
-    c, e, m = device_list_changes.c, events.c, current_state.c
+def membership_moves() -> Select[Any]:
+    """Membership events in (after, upto] of the rooms the user has any membership of: what
+    their device tracking depends on besides key changes. ``/sync`` reads them with the key
+    changes; its probe (``store/sync_probe.py``) asks whether there are any."""
+    e, m = events.c, current_state.c
+    my_rooms = select(m.room_id).where(
+        m.state_key == bindparam("user_id"), m.type == "m.room.member"
+    )
+    return select(e.state_key, e.room_id, func.coalesce(e.membership, ""), e.stream_pos).where(
+        e.room_id.in_(my_rooms),
+        e.type == "m.room.member",
+        e.stream_pos > bindparam("after"),
+        e.stream_pos <= bindparam("upto"),
+    )
+
+
+def _device_list_activity_query() -> Any:
+    c = device_list_changes.c
     user: Any = bindparam("user_id")
-    after: Any = bindparam("after")
-    upto: Any = bindparam("upto")
     keys = select(
         c.user_id.label("user_id"),
         literal("").label("room_id"),
         literal("").label("membership"),
         c.stream_pos.label("stream_pos"),
     ).where(
-        c.stream_pos > after,
-        c.stream_pos <= upto,
+        c.stream_pos > bindparam("after"),
+        c.stream_pos <= bindparam("upto"),
         or_(c.user_id == user, c.user_id.in_(_joined_members_of(_rooms_joined_by(user)))),
     )
-    my_rooms = select(m.room_id).where(m.state_key == user, m.type == "m.room.member")
-    moves = select(e.state_key, e.room_id, func.coalesce(e.membership, ""), e.stream_pos).where(
-        e.room_id.in_(my_rooms),
-        e.type == "m.room.member",
-        e.stream_pos > after,
-        e.stream_pos <= upto,
-    )
-    return keys, moves
-
-
-def _device_list_activity_query() -> Any:
-    return union_all(*device_list_parts()).order_by("stream_pos")
+    return union_all(keys, membership_moves()).order_by("stream_pos")
 
 
 _DEVICE_LIST_ACTIVITY = HotQuery(_device_list_activity_query())

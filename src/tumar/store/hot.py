@@ -78,8 +78,9 @@ class HotQuery:
 
     def __init__(self, statement: Select[*tuple[Any, ...]] | CompoundSelect[Any]) -> None:
         self.statement = statement
-        self._names = [b.key for b in _caller_params(statement)]
-        self._expanding = sorted({b.key for b in _caller_params(statement) if b.expanding})
+        params = _caller_params(statement)
+        self._names = [b.key for b in params]
+        self._expanding = sorted(b.key for b in params if b.expanding)
         self._row = _row_class(list(statement.selected_columns.keys()))
         self._plans: dict[tuple[str, tuple[int, ...]], _Plan] = {}
         self._processors: dict[str, tuple[tuple[int, Callable[[Any], Any]], ...]] = {}

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tumar.store.e2e_keys import device_list_parts
+from tumar.store.e2e_keys import membership_moves
 from tumar.store.hot import HotQuery
 from tumar.store.schema import current_state, device_list_changes, presence
 from tumar.store.to_device import stored_for_device
@@ -71,7 +71,7 @@ _PROBE = HotQuery(
         account_data_changed().exists().label("account_data"),
         stored_for_device().exists().label("to_device"),
         _in_window(presence).exists().label("presence"),
-        or_(_in_window(device_list_changes).exists(), device_list_parts()[1].exists()).label(
+        or_(_in_window(device_list_changes).exists(), membership_moves().exists()).label(
             "device_lists"
         ),
     )
