@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,30 @@ async def test_a_quick_write_hands_off_only_its_begin(
     async with db.read() as conn:  # committed, rolled back, committed
         rows = (await conn.execute(text("SELECT a, b FROM t"))).all()
     assert [tuple(r) for r in rows] == [(1, "y"), (2, "m"), (3, "n")]
+
+
+async def test_quick_blocks_hand_their_connection_back_before_the_loop_runs_on(
+    db: Database,
+) -> None:
+    """A burst of quick reads (a hundred woken ``/sync`` answers) uses one connection at a
+    time: each block returns it before any other task runs, instead of closing it in a task of
+    its own one loop turn later, which left the others queueing for the pool."""
+    in_use: list[int] = []
+
+    async def one() -> None:
+        async with db.read(quick=True) as conn:
+            await conn.execute(text("SELECT count(*) FROM t"))
+            in_use.append(db.engine.sync_engine.pool.checkedout())  # type: ignore[attr-defined]
+
+    await asyncio.gather(*(one() for _ in range(60)))
+    assert in_use == [1] * 60
+    assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+    async def write_one(i: int) -> None:
+        async with db.write(quick=True) as conn:
+            await conn.execute(text("INSERT INTO t (b) VALUES (:b)"), {"b": str(i)})
+
+    await asyncio.gather(*(write_one(i) for i in range(10)))
+    assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    async with db.read() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 10

@@ -52,6 +52,10 @@ class Database:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
             kwargs["module"] = sqlite_driver.dbapi()  # one thread hand-off per statement
+            # No overflow: a connection returned to a full pool would be closed on the
+            # driver's thread, and then the inline close of a quick block (``_checkout``)
+            # would suspend. SQLite connections are cheap to keep open.
+            kwargs.update(pool_size=2 * pool_size, max_overflow=0)
         else:
             # Pool recovery after PostgreSQL restarts: pre-ping drops connections that died
             # while idle, and a bounded connect timeout makes an unreachable server fail a
@@ -79,7 +83,7 @@ class Database:
         ``quick``: the block makes only a few short statements, such as sending one event;
         on SQLite they run on the event loop's thread, as :meth:`read` explains."""
         if self.is_sqlite:
-            async with self._write_lock, self.engine.connect() as conn:
+            async with self._write_lock, self._checkout() as conn:
                 conn.info[OPENER] = self.opener
                 await conn.exec_driver_sql("BEGIN IMMEDIATE")  # on the thread: it may wait
                 if quick:
@@ -114,7 +118,7 @@ class Database:
         driver's thread and back, for at most ``sqlite_driver.INLINE_BUDGET_S``, after which
         the rest goes to the thread (``store/sqlite_driver.py``); known long reads (reports,
         exports, searches) should not ask."""
-        async with self.engine.connect() as conn:
+        async with self._checkout() as conn:
             conn.info[OPENER] = self.opener
             if self.is_sqlite:
                 # WAL: the snapshot starts at the first read.
@@ -129,6 +133,26 @@ class Database:
             # it needs no reset of its own: one rollback instead of two, each a trip to the
             # driver (on SQLite, to aiosqlite's thread).
             yield conn
+
+    @asynccontextmanager
+    async def _checkout(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection, as ``engine.connect()`` gives it, returned at the end.
+
+        SQLAlchemy's own context manager closes the connection in a task of its own, so that
+        a cancellation cannot abandon the close halfway; the caller thus passes through the
+        event loop once more while still holding the connection. When a woken ``/sync`` burst
+        runs, the loop meanwhile starts the next hundred syncs, which find the pool empty and
+        queue for it (each with a timer). A SQLite connection that is still inline closes on
+        this thread without ever suspending, so there is nothing a cancellation could
+        interrupt and it is closed directly; every other close keeps SQLAlchemy's protection."""
+        conn = await self.engine.connect()
+        try:
+            yield conn
+        finally:
+            if _closes_inline(conn):
+                await conn.close()
+            else:
+                await conn.__aexit__(None, None, None)
 
     async def lock_room(self, conn: AsyncConnection, room_id: str) -> bool:
         """Serialise event creation in one room; return whether the room exists."""
@@ -186,6 +210,17 @@ def _inline(conn: AsyncConnection) -> sqlite_driver.OneTripConnection:
     assert isinstance(driver, sqlite_driver.OneTripConnection)
     driver.go_inline()
     return driver
+
+
+def _closes_inline(conn: AsyncConnection) -> bool:
+    """Whether closing ``conn`` runs to its end on this thread: a valid SQLite connection
+    whose checkout is still inline (its rollback runs inline, and with no pool overflow the
+    pool keeps it rather than closing it on the driver's thread)."""
+    sync = conn.sync_connection
+    if sync is None or sync.closed or sync.invalidated:
+        return False
+    driver = sync.connection.dbapi_connection
+    return isinstance(driver, sqlite_driver.OneTripConnection) and driver.inline
 
 
 def _not_inline(dbapi_conn: Any, _record: Any) -> None:
