@@ -9,6 +9,7 @@ that sees position P also sees every write at or below P.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import bindparam, event, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tumar.errors import MatrixError
@@ -39,6 +41,13 @@ _ROOM_FOR_UPDATE = HotQuery(_ROOM.statement.with_for_update())
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 CONNECT_TIMEOUT_S = 10
+PING_AFTER_IDLE_S = 2.0
+"""A PostgreSQL connection that sat in the pool longer than this is pinged before it is
+handed out, so that one which died while idle (PostgreSQL restarted) is replaced instead of
+failing a request. SQLAlchemy's ``pool_pre_ping`` would ping on every checkout, three round
+trips each with asyncpg; a connection in steady use comes back within milliseconds and is
+trusted. One that died in between fails its request with 503 (``app.database_outage``), and
+SQLAlchemy then renews every connection in the pool that is older than the failure."""
 
 
 class Database:
@@ -57,10 +66,11 @@ class Database:
             # would suspend. SQLite connections are cheap to keep open.
             kwargs.update(pool_size=2 * pool_size, max_overflow=0)
         else:
-            # Pool recovery after PostgreSQL restarts: pre-ping drops connections that died
-            # while idle, and a bounded connect timeout makes an unreachable server fail a
-            # request quickly (503, see ``app.database_outage``) instead of after asyncpg's 60 s.
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # Pool recovery after PostgreSQL restarts: a connection that sat idle is pinged
+            # before use (``_ping_if_idle``), and a bounded connect timeout makes an
+            # unreachable server fail a request quickly (503, see ``app.database_outage``)
+            # instead of after asyncpg's 60 s.
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
             connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_S}
             if schema:
                 connect_args["server_settings"] = {"search_path": schema}
@@ -69,6 +79,9 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "checkin", _not_inline)  # a pool event
+        else:
+            event.listen(self.engine.sync_engine, "checkin", _stamp_idle)
+            event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
         event.listen(self.engine.sync_engine, "before_cursor_execute", _refuse_nul)
         self._write_lock = asyncio.Lock()
         self.opener: ContentOpener | None = None
@@ -221,6 +234,22 @@ def _closes_inline(conn: AsyncConnection) -> bool:
         return False
     driver = sync.connection.dbapi_connection
     return isinstance(driver, sqlite_driver.OneTripConnection) and driver.inline
+
+
+def _stamp_idle(_dbapi_conn: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Pool ``checkout``: ping a connection idle for over ``PING_AFTER_IDLE_S`` (a new one has
+    no stamp). A failed ping makes the pool discard it and connect afresh."""
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+        return
+    try:
+        dbapi_conn.ping()
+    except Exception as error:
+        raise DisconnectionError("the pooled connection did not answer a ping") from error
 
 
 def _not_inline(dbapi_conn: Any, _record: Any) -> None:
