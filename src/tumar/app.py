@@ -43,6 +43,7 @@ from tumar.api import (
     userdata,
     web,
 )
+from tumar.api.hot_routes import HotRoutes
 from tumar.api.http import JSONResponse
 from tumar.api.middleware import MatrixHTTPMiddleware
 from tumar.config import Settings
@@ -112,6 +113,10 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(sso.page_router)
     app.include_router(web.router)  # last: the web app never shadows an API route
     _install_error_handlers(app)
+    hot = {
+        f"{prefix}{path}": route for prefix in CLIENT_PREFIXES for path, route in sync.HOT.items()
+    }
+    app.add_middleware(HotRoutes, routes=hot)  # inside the next: added first
     app.add_middleware(MatrixHTTPMiddleware)
     return app
 

@@ -39,7 +39,7 @@ async def get_services(request: Request) -> Services:
     return services
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -63,7 +63,7 @@ async def get_requester(request: Request) -> Requester:
         raise MatrixError(401, "M_MISSING_TOKEN", "Missing access token.")
     ip = request.client.host if request.client else None
     agent = request.headers.get("user-agent")
-    return await _services(request).accounts.get_requester(token, ip, user_agent=agent)
+    return await services_of(request).accounts.get_requester(token, ip, user_agent=agent)
 
 
 Auth = Annotated[Requester, Depends(get_requester)]
@@ -75,7 +75,7 @@ async def get_requester_even_suspended(request: Request) -> Requester:
     if not token:
         raise MatrixError(401, "M_MISSING_TOKEN", "Missing access token.")
     ip = request.client.host if request.client else None
-    return await _services(request).accounts.get_requester(token, ip, allow_suspended=True)
+    return await services_of(request).accounts.get_requester(token, ip, allow_suspended=True)
 
 
 AuthEvenSuspended = Annotated[Requester, Depends(get_requester_even_suspended)]
@@ -93,7 +93,7 @@ MaybeAuth = Annotated[Requester | None, Depends(get_optional_requester)]
 
 async def get_json_body(request: Request) -> dict[str, Any]:
     """The request body as a JSON object; an empty body is ``{}``."""
-    limit: int = _services(request).settings.max_request_body_bytes
+    limit: int = services_of(request).settings.max_request_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
@@ -137,3 +137,49 @@ def describe(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "body"
         parts.append(f"{where}: {err['msg']}")
     return "Invalid request: " + "; ".join(parts)
+
+
+# ---- query parameters, for handlers outside FastAPI's dependency solving (hot_routes.py) ----
+
+_TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
+_FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
+
+
+def invalid_param(name: str, problem: str) -> MatrixError:
+    return MatrixError(400, "M_INVALID_PARAM", f"Invalid parameter: {name}: {problem}")
+
+
+def query_int(request: Request, name: str, default: int, *, minimum: int = 0) -> int:
+    """A whole-number query parameter of at least ``minimum``; ``default`` when absent."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    text = raw.strip()
+    digits = text[1:] if text[:1] in ("-", "+") else text
+    if not digits.isascii() or not digits.isdigit():
+        raise invalid_param(name, "should be a whole number.")
+    value = int(text)
+    if value < minimum:
+        raise invalid_param(name, f"should be at least {minimum}.")
+    return value
+
+
+def query_bool(request: Request, name: str, default: bool) -> bool:
+    """A boolean query parameter (``true`` or ``false``); ``default`` when absent."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise invalid_param(name, "should be true or false.")
+
+
+def query_choice(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
+    """A query parameter that must be one of ``choices``; ``None`` when absent."""
+    raw = request.query_params.get(name)
+    if raw is None or raw in choices:
+        return raw
+    raise invalid_param(name, "should be one of " + ", ".join(choices) + ".")

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tumar.api.hot_routes import ROUTE_KEY
 from tumar.core.metrics import HttpMetrics, NodeMetrics, registry_of
 from tumar.logs import REQUEST_ID
 
@@ -114,6 +115,9 @@ def route_template(scope: Scope) -> str:
     ``scope["route"]``; FastAPI records the full template in its effective route context.
     Both are read defensively, so a FastAPI change degrades the label, never the request
     (``tests/api/test_ops.py`` notices)."""
+    hot = scope.get(ROUTE_KEY)  # a hot route's exact path (api/hot_routes.py)
+    if hot is not None:
+        return str(hot)
     context = scope.get("fastapi", {}).get("effective_route_context")
     full = getattr(context, "path_format", None)
     if isinstance(full, str) and full:

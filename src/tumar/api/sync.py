@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
+from starlette.responses import Response
 
-from tumar.api.http import Auth, Body, Svc, ok
+from tumar.api.http import (
+    Auth,
+    Body,
+    Svc,
+    get_requester,
+    ok,
+    query_bool,
+    query_choice,
+    query_int,
+    services_of,
+)
 from tumar.core.sync import SyncRequest
 from tumar.core.tokens import SyncToken
 from tumar.errors import forbidden
 from tumar.ids import UserId
 
 router = APIRouter()
+PRESENCE_STATES = ("online", "offline", "unavailable")
 
 
 async def _disconnected(request: Request) -> None:
@@ -22,18 +34,17 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-@router.get("/sync")
-async def sync(
-    request: Request,
-    svc: Svc,
-    requester: Auth,
-    since: str | None = None,
-    filter: str | None = None,
-    timeout: int = Query(0, ge=0),
-    full_state: bool = False,
-    set_presence: Literal["online", "offline", "unavailable"] | None = None,
-) -> Any:
-    flt = await svc.userdata.resolve_filter(requester, filter)
+async def sync(request: Request) -> Response:
+    """``GET /sync``: a hot route (``api/hot_routes.py``), outside FastAPI's routing and
+    dependency solving; its parameters are read and checked here."""
+    svc = services_of(request)
+    requester = await get_requester(request)
+    since = request.query_params.get("since")
+    filter_ref = request.query_params.get("filter")
+    timeout = query_int(request, "timeout", 0, minimum=0)
+    full_state = query_bool(request, "full_state", False)
+    set_presence = query_choice(request, "set_presence", PRESENCE_STATES)
+    flt = await svc.userdata.resolve_filter(requester, filter_ref)
     token = SyncToken.parse(since) if since else None
     timeout_ms = min(timeout, svc.settings.sync_max_timeout_ms)
     await svc.presence.do_sync_presence(requester, set_presence)  # once the request is valid
@@ -55,6 +66,10 @@ async def sync(
         return ok({})
     svc.read_audit.note_sync(requester.user_id, work.result())
     return ok(work.result())
+
+
+HOT = {"/sync": ("GET", sync)}
+"""This module's hot routes (path under the client prefixes -> method, handler)."""
 
 
 def _own(requester_user: str, user_id: str) -> None:
