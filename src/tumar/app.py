@@ -90,6 +90,10 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # tumar's metrics are its own (/metrics); FastAPI's native OpenTelemetry would look
+        # up the global providers, reading the environment, on every request (4 % of a
+        # woken /sync's CPU) to find them unconfigured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = svc
     # First: device check-ins are the busiest unauthenticated route, and matching a path
@@ -117,6 +121,7 @@ def build_app(settings: Settings, services: Services | None = None) -> FastAPI:
         f"{prefix}{path}": route for prefix in CLIENT_PREFIXES for path, route in sync.HOT.items()
     }
     app.add_middleware(HotRoutes, routes=hot)  # inside the next: added first
+    app.state.hot_routes = hot  # routes FastAPI does not list (the API coverage tests read it)
     app.add_middleware(MatrixHTTPMiddleware)
     return app
 

@@ -73,6 +73,9 @@ def app_routes() -> list[tuple[str, str]]:
             continue  # r0 repeats v3; tumar's own APIs have their own schemathesis tests
         for method in getattr(route.original_route, "methods", None) or ():
             routes.add((method, path))
+    for path, (method, _handler) in app.state.hot_routes.items():  # api/hot_routes.py
+        if not path.startswith(CLIENT_PREFIXES[1] + "/"):
+            routes.add((method, path))
     return sorted(routes)
 
 

@@ -57,14 +57,14 @@ class Database:
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
             kwargs["module"] = sqlite_driver.dbapi()  # one thread hand-off per statement
-            # No overflow: a connection returned to a full pool would be closed on the
-            # driver's thread, and then the inline close of a quick block (``_checkout``)
-            # would suspend. SQLite connections are cheap to keep open.
-            kwargs.update(pool_size=2 * pool_size, max_overflow=0)
+            if path and path != ":memory:":  # (an in-memory database has one connection)
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # No overflow: a connection returned to a full pool would be closed on the
+                # driver's thread, and then the inline close of a quick block
+                # (``_checkout``) would suspend. SQLite connections are cheap to keep open.
+                kwargs.update(pool_size=2 * pool_size, max_overflow=0)
         else:
             # Pool recovery after PostgreSQL restarts: a connection that sat idle is pinged
             # before use (``_ping_if_idle``), and a bounded connect timeout makes an
