@@ -9,6 +9,7 @@ import pytest
 
 from tumar.policy.push_eval import (
     PushContext,
+    compile_rules,
     condition_holds,
     evaluate,
     glob_matches,
@@ -55,6 +56,13 @@ def test_glob(pattern: str, value: str, words: bool, expected: bool) -> None:
         ({"kind": "event_match", "key": "content.msgtype", "pattern": "m.notice"}, message("x"),
          False),
         ({"kind": "event_match", "key": "content.missing", "pattern": "*"}, message("x"), False),
+        # Literal patterns (no glob characters) compare whole values, ignoring case.
+        ({"kind": "event_match", "key": "type", "pattern": "M.Room.Message"}, message("x"), True),
+        ({"kind": "event_match", "key": "type", "pattern": "m.room"}, message("x"), False),
+        ({"kind": "event_match", "key": "content.n", "pattern": "1"}, message("x", n=1), False),
+        ({"kind": "event_match", "key": "content", "pattern": "x"}, message("x"), False),
+        ({"kind": "event_match", "key": "content.msgtype.deeper", "pattern": "m.text"},
+         message("x"), False),
         ({"kind": "event_property_is", "key": "content.m\\.mentions.room", "value": True},
          message("x", **{"m.mentions": {"room": True}}), True),
         ({"kind": "event_property_is", "key": "content.n", "value": 1}, message("x", n=True),
@@ -68,6 +76,12 @@ def test_glob(pattern: str, value: str, words: bool, expected: bool) -> None:
         ({"kind": "room_member_count", "is": "3"}, message("x"), True),
         ({"kind": "room_member_count", "is": ">=4"}, message("x"), False),
         ({"kind": "room_member_count", "is": "<4"}, message("x"), True),
+        ({"kind": "room_member_count", "is": "==3"}, message("x"), True),
+        ({"kind": "room_member_count", "is": ">2"}, message("x"), True),
+        ({"kind": "room_member_count", "is": "<=2"}, message("x"), False),
+        ({"kind": "room_member_count", "is": "three"}, message("x"), False),
+        ({"kind": "room_member_count", "is": 3}, message("x"), False),
+        ({"kind": "contains_display_name"}, {**message("x"), "content": {"body": 7}}, False),
         ({"kind": "sender_notification_permission", "key": "room"}, message("x"), False),
         ({"kind": "org.unknown"}, message("x"), False),
     ],
@@ -97,6 +111,17 @@ RULES = default_push_rules(ME)["global"]
 def test_default_rules(event: dict[str, Any], notify: bool, highlight: bool) -> None:
     result = evaluate(RULES, event, CTX)
     assert (result.notify, result.highlight) == (notify, highlight)
+
+
+def test_compiled_rules_skip_disabled_ones_and_keep_their_order() -> None:
+    first = {"rule_id": "a", "enabled": True, "conditions": [], "actions": ["notify"]}
+    off = {"rule_id": "b", "enabled": False, "conditions": [], "actions": []}
+    later = {"rule_id": "c", "conditions": [], "actions": []}
+    rules = {"underride": [first], "override": [off, later]}
+    compiled = compile_rules(rules)
+    assert len(compiled.rules) == 2  # the disabled one is gone
+    assert compiled.evaluate(message("x"), CTX).notify is False  # override before underride
+    assert compile_rules({"underride": [first]}).evaluate(message("x"), CTX).notify is True
 
 
 def test_room_mention_needs_power() -> None:

@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.clock import Clock
@@ -30,7 +29,7 @@ from tumar.core.requester import Requester
 from tumar.core.serialize import client_event
 from tumar.core.tokens import parse_position
 from tumar.policy.power_levels import PowerLevels
-from tumar.policy.push_eval import PushContext, evaluate
+from tumar.policy.push_eval import CompiledRules, PushContext
 from tumar.policy.relations import thread_of
 from tumar.store import events as event_store
 from tumar.store import push as push_store
@@ -168,13 +167,12 @@ class NotificationCounter:
         ``upto``, oldest first, which the caller has read already)."""
         if not room_ids:
             return {}
-        rules = await self._rules.rules_for(conn, user_id)
-        rules_key = hash(orjson.dumps(rules))
+        rules = await self._rules.user_rules(conn, user_id)
         states = await self._read_states(conn, user_id, room_ids, member_pos=member_pos)
         out: dict[str, RoomUnread] = {}
         for room_id in room_ids:
             state = states[room_id]
-            key = (rules_key, state.floor, tuple(sorted(state.threads.items())))
+            key = (rules.key, state.floor, tuple(sorted(state.threads.items())))
             entry = self._cache.get((user_id, room_id))
             if entry is None or entry.key != key or entry.scanned_upto > upto:
                 entry = _Entry(key, state.floor, 0, RoomUnread())
@@ -182,7 +180,7 @@ class NotificationCounter:
                 known = None
                 if window is not None and window[0] == entry.scanned_upto:
                     known = window[1].get(room_id)
-                await self._scan(conn, user_id, room_id, rules, state, entry, upto, known)
+                await self._scan(conn, user_id, room_id, rules.compiled, state, entry, upto, known)
             entry.scanned_upto = max(entry.scanned_upto, upto)
             self._cache[(user_id, room_id)] = entry
             self._cache.move_to_end((user_id, room_id))
@@ -196,7 +194,7 @@ class NotificationCounter:
         conn: AsyncConnection,
         user_id: str,
         room_id: str,
-        rules: Mapping[str, list[dict[str, Any]]],
+        rules: CompiledRules,
         state: ReadState,
         entry: _Entry,
         upto: int,
@@ -228,7 +226,7 @@ class NotificationCounter:
             thread = thread_of(ev.content)
             if state.is_read(ev.stream_pos, thread):
                 continue
-            result = evaluate(rules, _push_view(ev), _for_sender(ctx, ev.sender))
+            result = rules.evaluate(_push_view(ev), _for_sender(ctx, ev.sender))
             if result.notify:
                 target = (
                     entry.unread.threads.setdefault(thread, Counts())
@@ -276,7 +274,7 @@ class NotificationCounter:
                 else await self._db.current_position(conn) + 1
             )
             rooms = [m.room_id for m in await event_store.memberships_of(conn, user, ("join",))]
-            rules = await self._rules.rules_for(conn, user)
+            rules = (await self._rules.user_rules(conn, user)).compiled
             states = await self._read_states(conn, user, rooms, need_join=True)
             contexts: dict[str, _RoomContext] = {}
             found: list[tuple[StoredEvent, list[Any], bool]] = []
@@ -299,7 +297,7 @@ class NotificationCounter:
                     if ev.room_id not in contexts:
                         contexts[ev.room_id] = await self._context(conn, user, ev.room_id)
                     ctx = _for_sender(contexts[ev.room_id], ev.sender)
-                    result = evaluate(rules, _push_view(ev), ctx)
+                    result = rules.evaluate(_push_view(ev), ctx)
                     if result.notify and (result.highlight or not only_highlight):
                         read = state.is_read(ev.stream_pos, thread_of(ev.content))
                         found.append((ev, list(result.actions), read))

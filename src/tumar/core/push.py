@@ -8,14 +8,17 @@ Pushers are stored and validated; delivering to push gateways comes later.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.bus.base import Bus, Doorbell
 from tumar.clock import Clock
 from tumar.core.requester import Requester
 from tumar.errors import MatrixError, bad_json, not_found
+from tumar.policy.push_eval import CompiledRules, compile_rules
 from tumar.policy.push_rule_sets import (
     MAX_RULES_PER_USER,
     RuleError,
@@ -37,6 +40,13 @@ PUSH_RULES = "m.push_rules"
 RULES_CACHE_SIZE = 50_000
 
 
+@dataclass(frozen=True, slots=True)
+class UserRules:
+    rules: dict[str, list[dict[str, Any]]]
+    compiled: CompiledRules
+    key: int  # equal for equal rule sets (a rebuilt cache entry keeps derived caches valid)
+
+
 def _not_found(kind: str, rule_id: str) -> MatrixError:
     return not_found(f"There is no {kind} push rule {rule_id!r}.")
 
@@ -48,16 +58,21 @@ class PushRuleService:
         # user -> their rules, for the unread counts of every sync. Dropped on every change
         # made here, and by /sync when ``m.push_rules`` appears in its window (a change made
         # on another node), so a stale entry lives at most until the user's next sync.
-        self._cache: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        self._cache: dict[str, UserRules] = {}
 
     async def rules_for(
         self, conn: AsyncConnection, user_id: str
     ) -> dict[str, list[dict[str, Any]]]:
         """The user's rules in evaluation order (room and sender rules with their implied
         conditions). Callers must not change the result."""
+        return (await self.user_rules(conn, user_id)).rules
+
+    async def user_rules(self, conn: AsyncConnection, user_id: str) -> UserRules:
+        """The user's rules, compiled for evaluation, with a key that changes with them."""
         cached = self._cache.get(user_id)
         if cached is None:
-            cached = ruleset(user_id, await push_store.list_rules(conn, user_id))
+            rules = ruleset(user_id, await push_store.list_rules(conn, user_id))
+            cached = UserRules(rules, compile_rules(rules), hash(orjson.dumps(rules)))
             if len(self._cache) >= RULES_CACHE_SIZE:
                 self._cache.clear()
             self._cache[user_id] = cached

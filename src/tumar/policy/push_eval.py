@@ -10,7 +10,7 @@ never match. Globs are case-insensitive (``*`` and ``?``); an ``event_match`` on
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -67,104 +67,203 @@ def _path(key: str) -> tuple[str, ...]:
     return tuple(split_dotted_path(key))
 
 
-def _lookup(event: Mapping[str, Any], key: str) -> tuple[bool, Any]:
-    node: Any = event
-    for part in _path(key):
-        if not isinstance(node, Mapping) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
 def _same(a: Any, b: Any) -> bool:
     """JSON equality that keeps booleans and numbers apart (``True != 1``)."""
     return type(a) is type(b) and a == b
 
 
-def _member_count(spec: str, count: int) -> bool:
+_COMPARE: dict[str, Callable[[int, int], bool]] = {
+    "==": lambda a, b: a == b,
+    "<": lambda a, b: a < b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _member_count_test(spec: str) -> Callable[[int], bool] | None:
+    """``room_member_count``'s ``is`` (``2``, ``>10``, ``<=5``...) as a test of a count;
+    ``None`` when malformed."""
     match = re.fullmatch(r"(==|<=|>=|<|>)?([0-9]+)", spec)
     if match is None:
+        return None
+    compare, number = _COMPARE[match.group(1) or "=="], int(match.group(2))
+    return lambda count: compare(count, number)
+
+
+# ---- compiled rules ----------------------------------------------------------------------------
+#
+# Every unread count evaluates a user's whole rule set against each new event, for every
+# member a message wakes. A rule set is therefore turned once into closures, one per condition,
+# with its keys split and its globs compiled; evaluating it is then a walk over those.
+
+Matcher = Callable[[Mapping[str, Any], PushContext], bool]
+
+
+def _never(_event: Mapping[str, Any], _ctx: PushContext) -> bool:
+    return False
+
+
+def _always(_event: Mapping[str, Any], _ctx: PushContext) -> bool:
+    return True
+
+
+_MISSING: Any = object()
+
+
+def _get(event: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at ``path``, or ``_MISSING``."""
+    node: Any = event
+    for part in path:
+        if not isinstance(node, Mapping):
+            return _MISSING
+        node = node.get(part, _MISSING)
+        if node is _MISSING:
+            return _MISSING
+    return node
+
+
+def _text_matcher(path: tuple[str, ...], pattern: str, words: bool) -> Matcher:
+    """The string at ``path`` matches the glob ``pattern`` (whole value, or whole words)."""
+    if not words and "*" not in pattern and "?" not in pattern:
+        # A literal (event types, msgtypes): equality, ignoring case.
+        literal = pattern.casefold()
+
+        def equals(event: Mapping[str, Any], _ctx: PushContext) -> bool:
+            value = _get(event, path)
+            return isinstance(value, str) and (value == pattern or value.casefold() == literal)
+
+        return equals
+    regex = _glob(pattern, words)
+    test = regex.search if words else regex.fullmatch
+
+    def matches(event: Mapping[str, Any], _ctx: PushContext) -> bool:
+        value = _get(event, path)
+        return isinstance(value, str) and test(value.casefold()) is not None
+
+    return matches
+
+
+def compile_condition(condition: Mapping[str, Any]) -> Matcher:
+    kind = condition.get("kind")
+    if kind == "event_match":
+        key, pattern = condition.get("key"), condition.get("pattern")
+        if not isinstance(key, str) or not isinstance(pattern, str):
+            return _never
+        return _text_matcher(_path(key), pattern, words=key == "content.body")
+    if kind in ("event_property_is", "event_property_contains"):
+        key = condition.get("key")
+        if not isinstance(key, str):
+            return _never
+        path, wanted = _path(key), condition.get("value")
+        if kind == "event_property_is":
+
+            def property_is(event: Mapping[str, Any], _ctx: PushContext) -> bool:
+                value = _get(event, path)
+                return value is not _MISSING and _same(value, wanted)
+
+            return property_is
+
+        def property_contains(event: Mapping[str, Any], _ctx: PushContext) -> bool:
+            value = _get(event, path)
+            return isinstance(value, list) and any(_same(v, wanted) for v in value)
+
+        return property_contains
+    if kind == "contains_display_name":
+        return _contains_display_name
+    if kind == "room_member_count":
+        spec = condition.get("is")
+        test = _member_count_test(spec) if isinstance(spec, str) else None
+        if test is None:
+            return _never
+        return lambda _event, ctx: test(ctx.member_count)
+    if kind == "sender_notification_permission":
+        key = condition.get("key")
+        if not isinstance(key, str):
+            return _never
+        return lambda _event, ctx: ctx.sender_power >= ctx.notification_levels.get(key, 50)
+    return _never  # unknown kinds never match
+
+
+_BODY = _path("content.body")
+
+
+def _contains_display_name(event: Mapping[str, Any], ctx: PushContext) -> bool:
+    body = _get(event, _BODY)
+    name = ctx.display_name
+    if not isinstance(body, str) or not name or not name.strip():
         return False
-    op, number = match.group(1) or "==", int(match.group(2))
-    return {
-        "==": count == number,
-        "<": count < number,
-        ">": count > number,
-        "<=": count <= number,
-        ">=": count >= number,
-    }[op]
+    return _whole_words(name).search(body.casefold()) is not None
+
+
+@lru_cache(maxsize=4096)
+def _whole_words(text: str) -> re.Pattern[str]:
+    return re.compile(rf"(?:^|\W){re.escape(text.casefold())}(?:$|\W)")
 
 
 def condition_holds(
     condition: Mapping[str, Any], event: Mapping[str, Any], ctx: PushContext
 ) -> bool:
-    kind = condition.get("kind")
-    if kind == "event_match":
-        key, pattern = condition.get("key"), condition.get("pattern")
-        if not isinstance(key, str) or not isinstance(pattern, str):
-            return False
-        found, value = _lookup(event, key)
-        return (
-            found
-            and isinstance(value, str)
-            and glob_matches(pattern, value, words=key == "content.body")
-        )
-    if kind in ("event_property_is", "event_property_contains"):
-        key = condition.get("key")
-        if not isinstance(key, str):
-            return False
-        found, value = _lookup(event, key)
-        if not found:
-            return False
-        if kind == "event_property_is":
-            return _same(value, condition.get("value"))
-        return isinstance(value, list) and any(_same(v, condition.get("value")) for v in value)
-    if kind == "contains_display_name":
-        found, body = _lookup(event, "content.body")
-        name = ctx.display_name
-        return bool(found and isinstance(body, str) and name and name.strip()) and bool(
-            re.search(rf"(?:^|\W){re.escape(str(name).casefold())}(?:$|\W)", str(body).casefold())
-        )
-    if kind == "room_member_count":
-        spec = condition.get("is")
-        return isinstance(spec, str) and _member_count(spec, ctx.member_count)
-    if kind == "sender_notification_permission":
-        key = condition.get("key")
-        if not isinstance(key, str):
-            return False
-        return ctx.sender_power >= ctx.notification_levels.get(key, 50)
-    return False  # unknown kinds never match
+    return compile_condition(condition)(event, ctx)
 
 
-def _rule_matches(
-    kind: str, rule: Mapping[str, Any], event: Mapping[str, Any], ctx: PushContext
-) -> bool:
+def compile_rule(kind: str, rule: Mapping[str, Any]) -> Matcher:
     if kind == "content":
         pattern = rule.get("pattern")
-        found, body = _lookup(event, "content.body")
-        return (
-            isinstance(pattern, str)
-            and found
-            and isinstance(body, str)
-            and glob_matches(pattern, body, words=True)
-        )
+        if not isinstance(pattern, str):
+            return _never
+        return _text_matcher(_BODY, pattern, words=True)
     if kind == "room" and "conditions" not in rule:
-        return event.get("room_id") == rule.get("rule_id")
+        room = rule.get("rule_id")
+        return lambda event, _ctx: event.get("room_id") == room
     if kind == "sender" and "conditions" not in rule:
-        return event.get("sender") == rule.get("rule_id")
-    conditions = rule.get("conditions") or []
-    return all(condition_holds(c, event, ctx) for c in conditions if isinstance(c, Mapping))
+        sender = rule.get("rule_id")
+        return lambda event, _ctx: event.get("sender") == sender
+    conditions = tuple(
+        compile_condition(c) for c in rule.get("conditions") or [] if isinstance(c, Mapping)
+    )
+    if not conditions:
+        return _always
+    if len(conditions) == 1:
+        return conditions[0]
+
+    if len(conditions) == 2:  # most rules: the type, then one more
+        first, second = conditions
+        return lambda event, ctx: first(event, ctx) and second(event, ctx)
+    return lambda event, ctx: all(holds(event, ctx) for holds in conditions)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRules:
+    """A rule set's enabled rules in evaluation order, each with its outcome."""
+
+    rules: tuple[tuple[Matcher, Outcome], ...]
+
+    def evaluate(self, event: Mapping[str, Any], ctx: PushContext) -> Outcome:
+        """The outcome of the first matching rule (nothing if none matches)."""
+        for matches, result in self.rules:
+            if matches(event, ctx):
+                return result
+        return NOTHING
+
+
+def compile_rules(rules: Mapping[str, Sequence[Mapping[str, Any]]]) -> CompiledRules:
+    return CompiledRules(
+        tuple(
+            (compile_rule(kind, rule), outcome(rule.get("actions") or []))
+            for kind in KIND_ORDER
+            for rule in rules.get(kind, ())
+            if rule.get("enabled", True)
+        )
+    )
 
 
 def evaluate(
     rules: Mapping[str, Sequence[Mapping[str, Any]]], event: Mapping[str, Any], ctx: PushContext
 ) -> Outcome:
-    """The outcome of the first enabled matching rule (nothing if none matches)."""
-    for kind in KIND_ORDER:
-        for rule in rules.get(kind, ()):
-            if rule.get("enabled", True) and _rule_matches(kind, rule, event, ctx):
-                return outcome(rule.get("actions") or [])
-    return NOTHING
+    """The outcome of the first enabled matching rule (nothing if none matches). Callers
+    that evaluate many events keep :func:`compile_rules`' result instead."""
+    return compile_rules(rules).evaluate(event, ctx)
 
 
 def outcome(actions: Sequence[Any]) -> Outcome:
