@@ -112,7 +112,7 @@ class AccountService:
         owner = self.sessions.get(token_hash) if trusted else None
         if owner is None:
             epoch = self.sessions.epoch
-            async with self._db.read() as conn:
+            async with self._db.read(quick=True) as conn:  # one indexed read
                 owner = await account_store.token_owner(conn, token_hash)
             if owner is not None:
                 self.sessions.put(token_hash, owner, epoch)
