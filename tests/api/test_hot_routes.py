@@ -4,11 +4,13 @@ middleware's headers and its safety net."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from tests.support.harness import Api
+from tumar.app import build_app
 from tumar.core.services import Services
 from tumar.errors import PolicyDenied
 
@@ -88,3 +90,43 @@ async def test_errors_go_through_the_apps_handlers(
         "errcode": "M_UNKNOWN",
         "error": f"Internal server error (request id {rid}).",
     }
+
+
+async def test_a_parked_long_poll_cancelled_by_the_server_stays_cancelled(
+    api: Api, services: Services
+) -> None:
+    """Only the client's leaving turns a long-poll into an empty answer; a cancellation from
+    elsewhere (a server shutting down) goes on up as a cancellation."""
+    alice = await api.register("alice")
+    since = (await api.sync(alice))["next_batch"]
+    app = build_app(services.settings, services)
+    path = "/_matrix/client/v3/sync"
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+        "query_string": f"since={since}&timeout=10000".encode(),
+        "headers": [(b"authorization", f"Bearer {alice.token}".encode())],
+        "client": ("127.0.0.1", 4321), "server": ("tumar.test", 80),
+    }  # fmt: skip
+    stay = asyncio.Event()  # the client never leaves
+
+    async def receive() -> dict[str, Any]:
+        await stay.wait()
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    task = asyncio.create_task(app(scope, receive, send))
+    for _ in range(200):
+        if services.notifier.waiting:
+            break
+        await asyncio.sleep(0.01)
+    assert services.notifier.waiting == 1, "the long-poll never parked"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sent == []  # no empty 200 answer on the way out
+    assert services.notifier.waiting == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -48,24 +49,42 @@ async def sync(request: Request) -> Response:
     token = SyncToken.parse(since) if since else None
     timeout_ms = min(timeout, svc.settings.sync_max_timeout_ms)
     await svc.presence.do_sync_presence(requester, set_presence)  # once the request is valid
-    work = asyncio.ensure_future(
-        svc.sync.sync(SyncRequest(requester, token, flt, timeout_ms, full_state))
-    )
-    if timeout_ms == 0:
-        result = await work
-        svc.read_audit.note_sync(requester.user_id, result)  # audited reads, docs/audit.md
-        return ok(result)
+    work = svc.sync.sync(SyncRequest(requester, token, flt, timeout_ms, full_state))
     # A long-poll whose client went away stops waiting at once instead of at its timeout.
-    gone = asyncio.ensure_future(_disconnected(request))
+    result = await work if timeout_ms == 0 else await _unless_client_leaves(request, work)
+    if result is None:
+        return ok({})  # the client is gone; nobody reads this answer
+    svc.read_audit.note_sync(requester.user_id, result)  # audited reads, docs/audit.md
+    return ok(result)
+
+
+async def _unless_client_leaves(
+    request: Request, work: Coroutine[Any, Any, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """``work``'s result, or ``None`` if the client disconnects first (``work`` is then
+    cancelled). ``work`` runs in this task, and only the watcher is a task of its own: a
+    woken long-poll then takes one task step to answer, not two."""
+    me = asyncio.current_task()
+    assert me is not None
+    left = False
+
+    def stop(done: asyncio.Future[None]) -> None:
+        nonlocal left
+        if not done.cancelled():
+            left = True
+            me.cancel()  # delivered inside `work`: this task is suspended in it
+
+    watcher = asyncio.ensure_future(_disconnected(request))
+    watcher.add_done_callback(stop)
     try:
-        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if left and me.uncancel() == 0:  # ours alone, not a shutdown's
+            return None
+        raise
     finally:
-        gone.cancel()
-    if not work.done():
-        work.cancel()  # the client is gone; nobody reads this answer
-        return ok({})
-    svc.read_audit.note_sync(requester.user_id, work.result())
-    return ok(work.result())
+        watcher.remove_done_callback(stop)
+        watcher.cancel()
 
 
 HOT = {"/sync": ("GET", sync)}
