@@ -32,6 +32,9 @@ async def test_sync_under_both_prefixes_and_its_parameters(api: Api) -> None:
         assert room in full["rooms"]["join"], word
     quiet = await api.sync(alice, since, full_state="false", timeout="0")
     assert quiet["rooms"]["join"] == {}
+    # A timeout of thousands of digits is just a long one (clamped to the longest).
+    r = await api.raw("GET", "/sync", user=alice, params={"since": since, "timeout": "9" * 5000})
+    assert r.status_code == 200 and r.json()["next_batch"]
     # The access token may come as a query parameter too.
     r = await api.raw("GET", "/sync", params={"access_token": alice.token, "since": since})
     assert r.status_code == 200 and r.json()["rooms"]["join"] == {}
@@ -44,6 +47,7 @@ async def test_sync_under_both_prefixes_and_its_parameters(api: Api) -> None:
         ({"timeout": "1.5"}, "timeout"),
         ({"timeout": "٣"}, "timeout"),  # a digit, but not an ASCII one
         ({"timeout": ""}, "timeout"),
+        ({"timeout": "-" + "9" * 5000}, "timeout"),
         ({"full_state": "maybe"}, "full_state"),
         ({"set_presence": "busy"}, "set_presence"),
     ],
@@ -92,6 +96,48 @@ async def test_errors_go_through_the_apps_handlers(
     }
 
 
+def _long_poll_scope(token: str, since: str) -> dict[str, Any]:
+    path = "/_matrix/client/v3/sync"
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+        "query_string": f"since={since}&timeout=10000".encode(),
+        "headers": [(b"authorization", f"Bearer {token}".encode())],
+        "client": ("127.0.0.1", 4321), "server": ("tumar.test", 80),
+    }  # fmt: skip
+
+
+async def _parked(services: Services) -> None:
+    for _ in range(200):
+        if services.notifier.waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the long-poll never parked")
+
+
+async def test_a_long_poll_whose_client_leaves_stops_waiting(api: Api, services: Services) -> None:
+    alice = await api.register("alice")
+    since = (await api.sync(alice))["next_batch"]
+    app = build_app(services.settings, services)
+    leave = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await leave.wait()
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    task = asyncio.create_task(app(_long_poll_scope(alice.token, since), receive, send))
+    await _parked(services)
+    leave.set()
+    await asyncio.wait_for(task, 5)  # at once, not after the 10 s timeout
+    assert services.notifier.waiting == 0
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"{}"  # nobody reads it
+
+
 async def test_a_parked_long_poll_cancelled_by_the_server_stays_cancelled(
     api: Api, services: Services
 ) -> None:
@@ -100,14 +146,6 @@ async def test_a_parked_long_poll_cancelled_by_the_server_stays_cancelled(
     alice = await api.register("alice")
     since = (await api.sync(alice))["next_batch"]
     app = build_app(services.settings, services)
-    path = "/_matrix/client/v3/sync"
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
-        "query_string": f"since={since}&timeout=10000".encode(),
-        "headers": [(b"authorization", f"Bearer {alice.token}".encode())],
-        "client": ("127.0.0.1", 4321), "server": ("tumar.test", 80),
-    }  # fmt: skip
     stay = asyncio.Event()  # the client never leaves
 
     async def receive() -> dict[str, Any]:
@@ -119,12 +157,8 @@ async def test_a_parked_long_poll_cancelled_by_the_server_stays_cancelled(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    task = asyncio.create_task(app(scope, receive, send))
-    for _ in range(200):
-        if services.notifier.waiting:
-            break
-        await asyncio.sleep(0.01)
-    assert services.notifier.waiting == 1, "the long-poll never parked"
+    task = asyncio.create_task(app(_long_poll_scope(alice.token, since), receive, send))
+    await _parked(services)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -158,7 +158,9 @@ def query_int(request: Request, name: str, default: int, *, minimum: int = 0) ->
     digits = text[1:] if text[:1] in ("-", "+") else text
     if not digits.isascii() or not digits.isdigit():
         raise invalid_param(name, "should be a whole number.")
-    value = int(text)
+    # Past 18 digits the value only needs to be "huge" (and int() of thousands of digits
+    # raises): it is clamped, so a very long timeout means the longest one.
+    value = int(text) if len(digits) <= 18 else (-(10**18) if text[0] == "-" else 10**18)
     if value < minimum:
         raise invalid_param(name, f"should be at least {minimum}.")
     return value

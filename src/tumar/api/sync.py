@@ -66,25 +66,31 @@ async def _unless_client_leaves(
     woken long-poll then takes one task step to answer, not two."""
     me = asyncio.current_task()
     assert me is not None
-    left = False
+    left = finished = False
 
     def stop(done: asyncio.Future[None]) -> None:
         nonlocal left
-        if not done.cancelled():
+        # The watcher may finish in the same loop turn as `work`; its callback then runs after
+        # this function has returned, and must not cancel whatever the task does next.
+        if not finished and not done.cancelled():
             left = True
             me.cancel()  # delivered inside `work`: this task is suspended in it
 
     watcher = asyncio.ensure_future(_disconnected(request))
     watcher.add_done_callback(stop)
     try:
-        return await work
+        result = await work
     except asyncio.CancelledError:
         if left and me.uncancel() == 0:  # ours alone, not a shutdown's
             return None
         raise
     finally:
-        watcher.remove_done_callback(stop)
+        finished = True
         watcher.cancel()
+    if left:  # `work` swallowed our cancellation (3.11's wait_for can): the client is gone
+        me.uncancel()
+        return None
+    return result
 
 
 HOT = {"/sync": ("GET", sync)}

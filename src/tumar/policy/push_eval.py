@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from tumar.policy.filters import split_dotted_path
 
 KIND_ORDER = ("override", "content", "room", "sender", "underride")
@@ -250,12 +252,20 @@ class CompiledRules:
 def compile_rules(rules: Mapping[str, Sequence[Mapping[str, Any]]]) -> CompiledRules:
     return CompiledRules(
         tuple(
-            (compile_rule(kind, rule), outcome(rule.get("actions") or []))
+            _compiled(kind, orjson.dumps(rule, option=orjson.OPT_SORT_KEYS))
             for kind in KIND_ORDER
             for rule in rules.get(kind, ())
             if rule.get("enabled", True)
         )
     )
+
+
+@lru_cache(maxsize=8192)
+def _compiled(kind: str, rule_json: bytes) -> tuple[Matcher, Outcome]:
+    """One rule, compiled once for every user who has the same rule: most of the defaults are
+    the same for everyone, so a cache of many users' rule sets holds one copy of them."""
+    rule = orjson.loads(rule_json)
+    return compile_rule(kind, rule), outcome(rule.get("actions") or [])
 
 
 def evaluate(

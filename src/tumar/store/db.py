@@ -19,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import bindparam, event, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tumar.errors import MatrixError
@@ -64,7 +64,7 @@ class Database:
                 # No overflow: a connection returned to a full pool would be closed on the
                 # driver's thread, and then the inline close of a quick block
                 # (``_checkout``) would suspend. SQLite connections are cheap to keep open.
-                kwargs.update(pool_size=2 * pool_size, max_overflow=0)
+                kwargs.update(pool_size=max(10, 2 * pool_size), max_overflow=0)
         else:
             # Pool recovery after PostgreSQL restarts: a connection that sat idle is pinged
             # before use (``_ping_if_idle``), and a bounded connect timeout makes an
@@ -242,14 +242,16 @@ def _stamp_idle(_dbapi_conn: Any, record: Any) -> None:
 
 def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
     """Pool ``checkout``: ping a connection idle for over ``PING_AFTER_IDLE_S`` (a new one has
-    no stamp). A failed ping makes the pool discard it and connect afresh."""
+    no stamp). A failed ping makes the pool discard it, and every older one, and connect
+    afresh."""
     idle_since = record.info.get("idle_since")
     if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
         return
     try:
         dbapi_conn.ping()
     except Exception as error:
-        raise DisconnectionError("the pooled connection did not answer a ping") from error
+        # As pool_pre_ping: the other connections older than this one are renewed too.
+        raise InvalidatePoolError("the pooled connection did not answer a ping") from error
 
 
 def _not_inline(dbapi_conn: Any, _record: Any) -> None:
