@@ -96,46 +96,49 @@ async def test_errors_go_through_the_apps_handlers(
     }
 
 
-def _long_poll_scope(token: str, since: str) -> dict[str, Any]:
-    path = "/_matrix/client/v3/sync"
-    return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
-        "query_string": f"since={since}&timeout=10000".encode(),
-        "headers": [(b"authorization", f"Bearer {token}".encode())],
-        "client": ("127.0.0.1", 4321), "server": ("tumar.test", 80),
-    }  # fmt: skip
+class _LongPoll:
+    """A raw ASGI long-poll of ``/sync`` that has parked: ``leave`` makes its client go away;
+    ``sent`` holds what the app answered."""
 
+    def __init__(self) -> None:
+        self.leave = asyncio.Event()
+        self.sent: list[dict[str, Any]] = []
 
-async def _parked(services: Services) -> None:
-    for _ in range(200):
-        if services.notifier.waiting:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the long-poll never parked")
+    async def start(self, api: Api, services: Services) -> asyncio.Task[None]:
+        alice = await api.register("alice")
+        since = (await api.sync(alice))["next_batch"]
+        path = "/_matrix/client/v3/sync"
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+            "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+            "query_string": f"since={since}&timeout=10000".encode(),
+            "headers": [(b"authorization", f"Bearer {alice.token}".encode())],
+            "client": ("127.0.0.1", 4321), "server": ("tumar.test", 80),
+        }  # fmt: skip
+
+        async def receive() -> dict[str, Any]:
+            await self.leave.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            self.sent.append(message)
+
+        app = build_app(services.settings, services)
+        task = asyncio.create_task(app(scope, receive, send))
+        for _ in range(200):
+            if services.notifier.waiting:
+                return task
+            await asyncio.sleep(0.01)
+        raise AssertionError("the long-poll never parked")
 
 
 async def test_a_long_poll_whose_client_leaves_stops_waiting(api: Api, services: Services) -> None:
-    alice = await api.register("alice")
-    since = (await api.sync(alice))["next_batch"]
-    app = build_app(services.settings, services)
-    leave = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        await leave.wait()
-        return {"type": "http.disconnect"}
-
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    task = asyncio.create_task(app(_long_poll_scope(alice.token, since), receive, send))
-    await _parked(services)
-    leave.set()
+    poll = _LongPoll()
+    task = await poll.start(api, services)
+    poll.leave.set()
     await asyncio.wait_for(task, 5)  # at once, not after the 10 s timeout
     assert services.notifier.waiting == 0
-    assert sent[0]["status"] == 200 and sent[1]["body"] == b"{}"  # nobody reads it
+    assert poll.sent[0]["status"] == 200 and poll.sent[1]["body"] == b"{}"  # nobody reads it
 
 
 async def test_a_parked_long_poll_cancelled_by_the_server_stays_cancelled(
@@ -143,24 +146,10 @@ async def test_a_parked_long_poll_cancelled_by_the_server_stays_cancelled(
 ) -> None:
     """Only the client's leaving turns a long-poll into an empty answer; a cancellation from
     elsewhere (a server shutting down) goes on up as a cancellation."""
-    alice = await api.register("alice")
-    since = (await api.sync(alice))["next_batch"]
-    app = build_app(services.settings, services)
-    stay = asyncio.Event()  # the client never leaves
-
-    async def receive() -> dict[str, Any]:
-        await stay.wait()
-        return {"type": "http.disconnect"}
-
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    task = asyncio.create_task(app(_long_poll_scope(alice.token, since), receive, send))
-    await _parked(services)
+    poll = _LongPoll()  # its client never leaves
+    task = await poll.start(api, services)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert sent == []  # no empty 200 answer on the way out
+    assert poll.sent == []  # no empty 200 answer on the way out
     assert services.notifier.waiting == 0
