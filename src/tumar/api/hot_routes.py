@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tumar.api.http import JSONResponse
+from tumar.errors import unrecognized
 
 HotHandler = Callable[[Request], Awaitable[Response]]
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
@@ -47,8 +48,8 @@ class HotRoutes:
         scope[ROUTE_KEY] = scope["path"]
         request = Request(scope, receive)
         if scope["method"] != method:
-            body = {"errcode": "M_UNRECOGNIZED", "error": "Method not allowed."}
-            response: Response = JSONResponse(body, status_code=405)
+            wrong = unrecognized("Method not allowed.", 405)
+            response: Response = JSONResponse(wrong.to_body(), status_code=wrong.status)
         else:
             try:
                 response = await handler(request)

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from tumar.core.requester import Requester
 from tumar.core.services import Services
-from tumar.errors import MatrixError
+from tumar.errors import MatrixError, invalid_param
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -145,8 +145,8 @@ _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
 
 
-def invalid_param(name: str, problem: str) -> MatrixError:
-    return MatrixError(400, "M_INVALID_PARAM", f"Invalid parameter: {name}: {problem}")
+def _invalid(name: str, problem: str) -> MatrixError:
+    return invalid_param(f"Invalid parameter: {name}: {problem}")
 
 
 def query_int(request: Request, name: str, default: int, *, minimum: int = 0) -> int:
@@ -157,12 +157,12 @@ def query_int(request: Request, name: str, default: int, *, minimum: int = 0) ->
     text = raw.strip()
     digits = text[1:] if text[:1] in ("-", "+") else text
     if not digits.isascii() or not digits.isdigit():
-        raise invalid_param(name, "should be a whole number.")
+        raise _invalid(name, "should be a whole number.")
     # Past 18 digits the value only needs to be "huge" (and int() of thousands of digits
     # raises): it is clamped, so a very long timeout means the longest one.
     value = int(text) if len(digits) <= 18 else (-(10**18) if text[0] == "-" else 10**18)
     if value < minimum:
-        raise invalid_param(name, f"should be at least {minimum}.")
+        raise _invalid(name, f"should be at least {minimum}.")
     return value
 
 
@@ -176,7 +176,7 @@ def query_bool(request: Request, name: str, default: bool) -> bool:
         return True
     if word in _FALSE:
         return False
-    raise invalid_param(name, "should be true or false.")
+    raise _invalid(name, "should be true or false.")
 
 
 def query_choice(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
@@ -184,4 +184,4 @@ def query_choice(request: Request, name: str, choices: tuple[str, ...]) -> str |
     raw = request.query_params.get(name)
     if raw is None or raw in choices:
         return raw
-    raise invalid_param(name, "should be one of " + ", ".join(choices) + ".")
+    raise _invalid(name, "should be one of " + ", ".join(choices) + ".")
