@@ -1,4 +1,5 @@
-"""``tumar serve`` as a real process: SIGTERM drains parked long-polls and exits cleanly."""
+"""``tumar serve`` as a real process: SIGTERM drains parked long-polls and exits cleanly; full
+garbage collections run on a timer."""
 
 from __future__ import annotations
 
@@ -162,3 +163,36 @@ def test_readiness_turns_503_while_draining(node: Node) -> None:
     assert out["response"].status_code == 200 and out["response"].json()["next_batch"]
     assert 1.0 <= out["at"] - sent < 4.5
     assert node.proc.wait(timeout=8) == 0, node.output()
+
+
+def _metric(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+@pytest.mark.parametrize("node_env", [{"TUMAR_GC_FULL_INTERVAL_SECONDS": "0.2"}])
+def test_full_garbage_collections_run_on_the_timer(node: Node) -> None:
+    full = 'tumar_gc_collections{generation="2"}'
+    first = httpx.get(f"{node.url}/metrics", timeout=5).text
+    counted = _metric(first, full)
+    assert counted is not None, first
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{node.url}/metrics", timeout=5).text
+        now = _metric(text, full)
+        if now is not None and now >= counted + 2:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"no timed full collections:\n{text}")
+    pause = _metric(text, "tumar_gc_last_full_pause_seconds")
+    assert pause is not None and 0 <= pause < 5
+
+
+@pytest.mark.parametrize("node_env", [{"TUMAR_GC_FULL_INTERVAL_SECONDS": "0"}])
+def test_no_timed_collections_when_turned_off(node: Node) -> None:
+    text = httpx.get(f"{node.url}/metrics", timeout=5).text
+    assert _metric(text, 'tumar_gc_collections{generation="0"}') is not None
+    assert _metric(text, "tumar_gc_last_full_pause_seconds") is None

@@ -187,6 +187,7 @@ async def _dispatch(args: argparse.Namespace, svc: Services) -> int:
 
 
 def _serve(settings: Settings, host: str, port: int, demo: bool) -> int:
+    from tumar import gc_policy
     from tumar.app import build_app
     from tumar.demo import seed_demo
     from tumar.logs import configure_logging
@@ -210,7 +211,15 @@ def _serve(settings: Settings, host: str, port: int, demo: bool) -> int:
                     print(line)
             print(f"tumar serving {settings.server_name} on http://{host}:{port}/")
             print(f"Point a Matrix client at http://{host}:{port} as the homeserver.")
-            await server.serve()
+            # Full garbage collections on a timer (tumar/gc_policy.py), once started up.
+            gc_policy.PROCESS.interval_s = settings.gc_full_interval_seconds
+            gc_policy.PROCESS.install()
+            collections = asyncio.create_task(gc_policy.PROCESS.run())
+            try:
+                await server.serve()
+            finally:
+                collections.cancel()
+                gc_policy.PROCESS.uninstall()
         finally:
             await svc.close()
 

@@ -436,6 +436,10 @@ class Settings(BaseSettings):
     it stops accepting connections, so that load balancers polling ``/health/ready`` take it
     out of rotation first. 0: stop accepting at once."""
 
+    gc_full_interval_seconds: float = Field(30.0, ge=0, le=3600)
+    """``tumar serve`` runs Python's full garbage collection this often, from the event loop,
+    instead of when CPython's own rule says (``tumar/gc_policy.py``); 0: CPython's rule."""
+
     @field_validator("metrics_allow")
     @classmethod
     def _check_metrics_allow(cls, value: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ data; the readiness reasons name the failing dependency and the error type only.
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import logging
 from collections.abc import Awaitable, Iterable
@@ -22,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from tumar import __version__
+from tumar import __version__, gc_policy
 from tumar.api.http import Svc, ok
 from tumar.core.metrics import CONTENT_TYPE, Registry, Sample, registry_of
 from tumar.core.services import Services
@@ -146,3 +147,16 @@ def _node_gauges(registry: Registry, app: Any, svc: Services) -> None:
         lambda: 1.0 if is_draining(app, svc) else 0.0,
     )  # fmt: skip
     registry.gauge("tumar_build_info", "The running tumar version.", build_info, ("version",))
+
+    def collections() -> Iterable[Sample]:
+        return (((str(g),), float(s["collections"])) for g, s in enumerate(gc.get_stats()))
+
+    registry.gauge(
+        "tumar_gc_collections", "Python garbage collections of each generation so far.",
+        collections, ("generation",),
+    )  # fmt: skip
+    registry.gauge(
+        "tumar_gc_last_full_pause_seconds",
+        "How long the last timed full collection stopped the loop (gc_full_interval_seconds).",
+        lambda: gc_policy.PROCESS.last_pause_s,
+    )
