@@ -1,6 +1,8 @@
 """The incremental ``/sync`` probe (``store/sync_probe.py``): one statement says which of
 account data, to-device messages, presence and device lists have anything new, and only
-those are read; each of them still arrives when it changes."""
+those are read; each of them still arrives when it changes. The probe also reads the
+position that ends the window, and a window where nothing relates to anything reads no
+relations."""
 
 from __future__ import annotations
 
@@ -106,3 +108,68 @@ async def test_strangers_changes_are_not_read(api: Api, services: Services) -> N
         sync = await api.sync(bob, sync["next_batch"])
     assert carol.user_id in sync["device_lists"]["changed"]  # a new room-mate: track them
     assert seen["device_list_changes"] == 1
+
+
+@contextmanager
+def statements(services: Services) -> Iterator[list[str]]:
+    seen: list[str] = []
+    with on_statement(services, lambda sql, _params: seen.append(sql)):
+        yield seen
+
+
+async def _send_json(api: Api, user: User, room: str, content: dict[str, Any], txn: str) -> str:
+    path = f"/rooms/{quote(room)}/send/m.room.message/{txn}"
+    result = await api.call("PUT", path, user=user, json=content)
+    return str(result["event_id"])
+
+
+async def test_a_message_costs_no_position_or_relations_read(api: Api, services: Services) -> None:
+    """The probe reads the position, and a window in which nothing relates to anything
+    needs no relations read (a child is always in its parent's window)."""
+    alice, bob, room, since = await _pair(api)
+    await api.send(alice, room, "hello")
+    with statements(services) as seen:
+        sync = await api.sync(bob, since)
+    assert len(sync["rooms"]["join"][room]["timeline"]["events"]) == 1
+    probe = [s for s in seen if all(table in s for table in QUIET)]
+    assert len(probe) == 1 and "stream_counter" in probe[0]
+    assert not [s for s in seen if "stream_counter" in s and s not in probe]
+    assert not [s for s in seen if "event_relations" in s]
+
+
+async def test_children_in_the_same_window_are_bundled(api: Api, services: Services) -> None:
+    alice, bob, room, since = await _pair(api)
+    parent = await api.send(alice, room, "first")
+    reply = {"msgtype": "m.text", "body": "in thread",
+             "m.relates_to": {"rel_type": "m.thread", "event_id": parent}}  # fmt: skip
+    await _send_json(api, alice, room, reply, "t-thread")
+    edit = {"msgtype": "m.text", "body": "* fixed",
+            "m.new_content": {"msgtype": "m.text", "body": "fixed"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": parent}}  # fmt: skip
+    edit_id = await _send_json(api, alice, room, edit, "t-edit")
+    with statements(services) as seen:
+        sync = await api.sync(bob, since)
+    assert [s for s in seen if "event_relations" in s]
+    timeline = sync["rooms"]["join"][room]["timeline"]
+    assert not timeline["limited"]
+    first = next(e for e in timeline["events"] if e["event_id"] == parent)
+    bundled = first["unsigned"]["m.relations"]
+    assert bundled["m.thread"]["count"] == 1
+    assert bundled["m.replace"]["event_id"] == edit_id
+
+
+async def test_a_child_of_an_older_event_is_not_bundled_onto_new_ones(
+    api: Api, services: Services
+) -> None:
+    alice, bob, room, _ = await _pair(api)
+    parent = await api.send(alice, room, "old")
+    since = (await api.sync(bob))["next_batch"]
+    await api.send(alice, room, "new")
+    edit = {"msgtype": "m.text", "body": "* old!",
+            "m.new_content": {"msgtype": "m.text", "body": "old!"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": parent}}  # fmt: skip
+    await _send_json(api, alice, room, edit, "t-edit-old")
+    sync = await api.sync(bob, since)
+    events = sync["rooms"]["join"][room]["timeline"]["events"]
+    assert len(events) == 2
+    assert all("m.relations" not in e.get("unsigned", {}) for e in events)

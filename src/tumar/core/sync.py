@@ -137,13 +137,15 @@ class SyncService:
         for hook in self.before_build:
             await hook(req.requester.user_id)
         typing_now = self._typing.serial
+        user, device = req.requester.user_id, req.requester.device_id
+        after = None if req.since is None or req.full_state else req.since.pos
         async with self._db.read(quick=True) as conn:
-            upto = await self._db.current_position(conn)
-            after = None if req.since is None or req.full_state else req.since.pos
-            w = _Window(conn, req, after, upto, typing_now, self._clock.now_ms())
-            user, device = req.requester.user_id, req.requester.device_id
-            if after is not None:  # incremental: one statement says which kinds to read
-                w.changed = await sync_probe.changed(conn, user, device, after, upto)
+            changed = sync_probe.EVERYTHING
+            if after is None:
+                upto = await self._db.current_position(conn)
+            else:  # incremental: one statement reads P and says which kinds to read
+                upto, changed = await sync_probe.changed(conn, user, device, after)
+            w = _Window(conn, req, after, upto, typing_now, self._clock.now_ms(), changed)
             body = await self._rooms_and_data(w)
             e2ee = await e2ee_sections(conn, user, device, req.since, upto, w.changed)
         if w.hold.unsaved and self._gate is not None:
@@ -344,7 +346,8 @@ class SyncService:
         # to what it had before (as Synapse does, say `limited` even if everything fits).
         limited = len(raw) > limit or (full and not w.initial)
         raw = list(reversed(raw[:limit]))
-        if upto is None and not limited and after is not None and after == w.after:
+        whole = upto is None and not limited and after is not None and after == w.after
+        if whole:
             w.window[room_id] = raw
         timeline = [e for e in raw if _matches(flt.timeline, e)]
         first_pos = raw[0].stream_pos if raw else end + 1
@@ -362,7 +365,9 @@ class SyncService:
             state = [e for e in state if e.type != "m.room.member" or e.state_key in wanted]
         section: dict[str, Any] = {
             "timeline": {
-                "events": await self._serialise(w, timeline, end),
+                "events": await self._serialise(
+                    w, timeline, end, aggregate=not whole or _relates(raw)
+                ),
                 "limited": limited,
                 "prev_batch": pagination_token(first_pos - 1),
             },
@@ -373,10 +378,16 @@ class SyncService:
         return section
 
     async def _serialise(
-        self, w: _Window, events: list[StoredEvent], upto: int | None = None
+        self,
+        w: _Window,
+        events: list[StoredEvent],
+        upto: int | None = None,
+        *,
+        aggregate: bool = True,
     ) -> list[dict[str, Any]]:
         """Client events with bundled aggregations of the children up to ``upto`` (the end
-        of the window, or of the user's stay in a room they left)."""
+        of the window, or of the user's stay in a room they left). ``aggregate=False``: the
+        caller knows that none of them has children to bundle."""
         out = await client_events(
             w.conn,
             events,
@@ -384,7 +395,7 @@ class SyncService:
             viewer_user=w.req.requester.user_id,
             viewer_device=w.req.requester.device_id,
             with_room_id=False,
-            aggregate=True,
+            aggregate=aggregate,
             visible_upto=w.upto if upto is None else upto,
         )
         fields = w.req.filter.event_fields
@@ -450,6 +461,15 @@ def _with_filtered_out_state(
     merged = {e.state_tuple: e for e in state}
     merged.update((e.state_tuple, e) for e in hidden)  # raw is oldest first: the latest wins
     return sorted(merged.values(), key=lambda e: e.stream_pos)
+
+
+def _relates(window: list[StoredEvent]) -> bool:
+    """Whether an event of a room's whole window (every event in (after, P]) may have children
+    to bundle. A child is always newer than its parent and in the same room (the room writer
+    refuses a relation to an unknown event or one in another room), so the children of an
+    event in the window are in the window too; when none of the window's events relates to
+    anything, there is nothing to bundle and the relations need not be read."""
+    return any("m.relates_to" in e.content for e in window)
 
 
 def _matches(flt: RoomEventFilter, ev: StoredEvent) -> bool:

@@ -1,7 +1,8 @@
-"""One statement that tells an incremental ``/sync`` which of the per-user kinds that are
-usually empty have anything in its window: account data, to-device messages, presence, and
-device-list changes. Only the kinds that do are then read; in the common case (a woken
-long-poll about a new message) that is one statement instead of four.
+"""One statement that opens an incremental ``/sync``: it reads the stream position P that
+ends the window (the sync's first read, so its snapshot), and tells which of the per-user
+kinds that are usually empty have anything in (after, P]: account data, to-device messages,
+presence, and device-list changes. Only the kinds that do are then read; in the common case
+(a woken long-poll about a new message) that is one statement instead of five.
 
 Each flag is ``EXISTS`` over the same rows as the read it stands for, so a flag is false only
 when that read would be empty. Account data, to-device messages and the membership moves of
@@ -15,14 +16,16 @@ reads' room-mates first, which costs a read of every member of every room the us
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, bindparam, exists, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter
 
 from tumar.store.e2e_keys import membership_moves
 from tumar.store.hot import HotQuery
-from tumar.store.schema import current_state, device_list_changes, presence
+from tumar.store.schema import current_state, device_list_changes, presence, stream_counter
 from tumar.store.to_device import stored_for_device
 from tumar.store.userdata import account_data_changed
 
@@ -66,26 +69,46 @@ def _in_window(table: Any) -> Any:
     )
 
 
+_POSITION = select(stream_counter.c.pos).where(stream_counter.c.id == 1).scalar_subquery()
+
+
+def _upto_is_position(statement: Select[Any]) -> Select[Any]:
+    """``statement`` with every ``upto`` parameter replaced by the position, read in the same
+    statement."""
+
+    def replace(element: Any, **_: Any) -> Any:
+        if isinstance(element, BindParameter) and element.key == "upto":
+            return _POSITION
+        return None
+
+    no_options: dict[str, Any] = {}
+    return cast(Select[Any], visitors.replacement_traverse(statement, no_options, replace))
+
+
 _PROBE = HotQuery(
-    select(
-        account_data_changed().exists().label("account_data"),
-        stored_for_device().exists().label("to_device"),
-        _in_window(presence).exists().label("presence"),
-        or_(_in_window(device_list_changes).exists(), membership_moves().exists()).label(
-            "device_lists"
-        ),
+    _upto_is_position(
+        select(
+            _POSITION.label("pos"),
+            account_data_changed().exists().label("account_data"),
+            stored_for_device().exists().label("to_device"),
+            _in_window(presence).exists().label("presence"),
+            or_(_in_window(device_list_changes).exists(), membership_moves().exists()).label(
+                "device_lists"
+            ),
+        )
     )
 )
 
 
 async def changed(
-    conn: AsyncConnection, user_id: str, device_id: str, after: int, upto: int
-) -> Changed:
-    """What changed for this user and device in (after, upto]; to-device messages count
-    whether acknowledged or not (the sync deletes acknowledged ones it finds)."""
-    params = {"user_id": user_id, "device_id": device_id, "after": after, "upto": upto}
+    conn: AsyncConnection, user_id: str, device_id: str, after: int
+) -> tuple[int, Changed]:
+    """The current position P, and what changed for this user and device in (after, P];
+    to-device messages count whether acknowledged or not (the sync deletes acknowledged ones
+    it finds)."""
+    params = {"user_id": user_id, "device_id": device_id, "after": after}
     row = (await _PROBE.rows(conn, params))[0]
-    return Changed(
+    return int(row.pos), Changed(
         account_data=bool(row.account_data),
         to_device=bool(row.to_device),
         presence=bool(row.presence),
