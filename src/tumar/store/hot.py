@@ -13,9 +13,9 @@ transaction:
 
 - on SQLite, when the connection is inline (``Database.read(quick=True)``,
   ``store/sqlite_driver.py``): on the sqlite3 connection, on the loop's thread;
-- on PostgreSQL, once SQLAlchemy has begun the transaction on the asyncpg connection (the
-  first statement of a block goes through SQLAlchemy, which begins it): ``fetch`` on asyncpg's
-  connection, with asyncpg's own prepared-statement cache;
+- on PostgreSQL, inside a transaction: ``fetch`` on asyncpg's connection, with asyncpg's own
+  prepared-statement cache; when the hot statement is the transaction's first, it sends the
+  BEGIN that SQLAlchemy would have sent with it (``_asyncpg_began``);
 - otherwise through SQLAlchemy as before. When SQLite raises, or asyncpg's connection fails,
   the statement runs again through SQLAlchemy (a read has no effect to repeat), so errors
   keep their usual types and a connection that died is invalidated as SQLAlchemy does it;
@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
@@ -107,8 +108,7 @@ class HotQuery:
             finally:
                 cursor.close()
             return self._convert(conn, fetched)
-        if getattr(driver, "_transaction", None) is None or 0 in lengths:
-            # Not asyncpg, or SQLAlchemy has not begun the transaction yet.
+        if 0 in lengths or not (sync.in_transaction() and await _asyncpg_began(driver)):
             return await self._through_sqlalchemy(conn, params)
         sql, args = self._bound(conn, lengths, params)
         try:
@@ -194,6 +194,25 @@ class HotQuery:
                 values[i] = convert(values[i])
             out.append(row(*values))
         return out
+
+
+async def _asyncpg_began(driver: Any) -> bool:
+    """Whether ``driver`` is SQLAlchemy's asyncpg connection and in its transaction. SQLAlchemy
+    sends the BEGIN with the first statement of a transaction; when that statement is a hot
+    one, the BEGIN is sent here the same way (the connection's isolation level, read-only and
+    deferrable settings), so that the statement itself can skip SQLAlchemy's execution path.
+    False when BEGIN fails: the statement then goes through SQLAlchemy, which tries again and
+    reports and handles the failure its usual way (a dead connection is invalidated)."""
+    if not isinstance(driver, AsyncAdapt_asyncpg_connection):
+        return False
+    if driver._transaction is None:
+        if driver.isolation_level == "autocommit":
+            return False
+        try:
+            await driver._start_transaction()  # type: ignore[no-untyped-call]
+        except Exception:
+            return False
+    return driver._transaction is not None
 
 
 def _caller_params(statement: Any) -> list[BindParameter[Any]]:
