@@ -1,8 +1,11 @@
 """PostgreSQL connection pool (``store/db.py``): a connection that sat idle is pinged before
 use, so one that died meanwhile is replaced; one in steady use is not (the ping costs three
-round trips)."""
+round trips). Bursts reuse the pool's connections instead of opening and closing more."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -60,3 +63,22 @@ async def test_a_connection_that_died_while_idle_is_replaced_before_use(
     replaced = await _backend_pid(services)  # no error: the ping found it dead
     assert replaced != pid
     assert pings.failed == 1  # the dead one was handed out first, and pinged
+
+
+async def test_bursts_reuse_the_same_connections(services: Services) -> None:
+    """A burst larger than the pool waits for connections instead of opening extra ones
+    that would be closed on their return: opening a PostgreSQL connection costs a backend
+    process and several round trips, which a burst of woken long-polls paid again and again."""
+    pool: Any = services.db.engine.pool
+    size = pool.size()
+    pids: set[int] = set()
+
+    async def held_read() -> None:
+        async with services.db.read() as conn:
+            pids.add(int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()))
+            await asyncio.sleep(0.01)  # all of the burst want a connection at once
+
+    for _ in range(3):
+        await asyncio.gather(*(held_read() for _ in range(3 * size)))
+    assert len(pids) <= size
+    assert pool.checkedout() == 0

@@ -139,7 +139,7 @@ def _node_gauges(registry: Registry, app: Any, svc: Services) -> None:
         lambda: pool_figure("checkedout"),
     )  # fmt: skip
     registry.gauge(
-        "tumar_db_pool_size", "Database connections the pool keeps (overflow not included).",
+        "tumar_db_pool_size", "Database connections the pool keeps (there is no overflow).",
         lambda: pool_figure("size"),
     )  # fmt: skip
     registry.gauge(

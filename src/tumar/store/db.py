@@ -70,7 +70,11 @@ class Database:
             # before use (``_ping_if_idle``), and a bounded connect timeout makes an
             # unreachable server fail a request quickly (503, see ``app.database_outage``)
             # instead of after asyncpg's 60 s.
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+            # No overflow either: a burst (woken long-polls) beyond the pool would open
+            # connections that are closed again on their return, each a new backend process
+            # and several round trips; 150 of them in one notification benchmark. The burst
+            # waits for the pool's connections instead: as many as pool and overflow were.
+            kwargs.update(pool_size=2 * pool_size, max_overflow=0)
             connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_S}
             if schema:
                 connect_args["server_settings"] = {"search_path": schema}
