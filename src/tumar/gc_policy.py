@@ -20,7 +20,10 @@ for its oldest generation), ``tumar serve``:
    event loop instead, timed (``tumar_gc_last_full_pause_seconds`` on ``/metrics``).
 
 The cost: garbage that only a full collection finds (reference cycles that outlived the
-young generations) waits up to one interval. 0 leaves CPython's rule in place.
+young generations) waits up to one interval, and cycles among the frozen start-up objects
+are never collected (a bounded amount: what start-up built and later drops). 0 leaves
+CPython's rule in place. Written for CPython 3.11-3.13's generational collector; one that
+ignores the oldest generation's threshold would keep its own full collections as well.
 """
 
 from __future__ import annotations

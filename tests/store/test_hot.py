@@ -3,10 +3,12 @@ SQLAlchemy, on both databases, run on the driver when they can be."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import pytest
 from asyncpg.exceptions import UndefinedTableError
 from sqlalchemy import (
@@ -209,4 +211,81 @@ async def test_a_connection_lost_mid_read_is_an_outage_sqlalchemy_knows(
         assert lost.value.connection_invalidated
     async with services.db.read(quick=True) as conn:  # the pool recovered
         await services.db.current_position(conn)
+        assert len(await _KEYS.rows(conn, {"user_id": "@a:t"})) == 2
+
+
+def _server_pid(conn: Any) -> int:
+    """The backend of a checked-out connection, known without a statement (no BEGIN yet)."""
+    return int(conn.sync_connection.connection.dbapi_connection._connection.get_server_pid())
+
+
+async def _backend_state(services: Services, pid: int) -> str | None:
+    """The backend's state in ``pg_stat_activity``, None once it has exited (waits for that
+    up to two seconds)."""
+    state: str | None = None
+    for _ in range(40):
+        async with services.db.read() as conn:
+            state = (
+                await conn.execute(
+                    text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+                )
+            ).scalar_one_or_none()
+        if state is None:
+            return None
+        await asyncio.sleep(0.05)
+    return state
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # asyncpg's raw path
+async def test_a_read_cancelled_during_its_begin_leaves_no_connection_behind(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that leaves while its ``/sync`` waits for the BEGIN: the connection may be in
+    a transaction SQLAlchemy does not know of, so it is closed, not returned to the pool
+    (where every later read would see that transaction's old snapshot)."""
+    plain_execute = asyncpg.connection.Connection.execute
+    begun = asyncio.Event()
+
+    async def late_answer(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        result = await plain_execute(self, query, *args, **kwargs)
+        if query.startswith("BEGIN"):
+            begun.set()
+            await asyncio.sleep(10)
+        return result
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "execute", late_answer)
+    pids: list[int] = []
+
+    async def one_sync() -> None:
+        async with services.db.read(quick=True) as conn:
+            pids.append(_server_pid(conn))
+            await services.db.current_position(conn)  # the first statement: it sends BEGIN
+
+    task = asyncio.create_task(one_sync())
+    await asyncio.wait_for(begun.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    monkeypatch.undo()
+    assert await _backend_state(services, pids[0]) is None  # not "idle in transaction"
+    async with services.db.write() as conn:  # and the pool still works
+        await conn.execute(text("UPDATE stream_counter SET pos = pos + 1 WHERE id = 1"))
+    async with services.db.read(quick=True) as conn:
+        moved = await services.db.current_position(conn)
+    async with services.db.read() as conn:
+        truth = (await conn.execute(text("SELECT pos FROM stream_counter"))).scalar_one()
+    assert moved == truth
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_begin_on_a_dead_connection_is_an_outage(services: Services) -> None:
+    await _fill(services)
+    async with services.db.read(quick=True) as conn:
+        pid = _server_pid(conn)  # checked out, no statement sent yet
+        async with services.db.write() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError) as lost:
+            await _KEYS.rows(conn, {"user_id": "@a:t"})
+        assert lost.value.connection_invalidated
+    async with services.db.read(quick=True) as conn:  # the pool recovered
         assert len(await _KEYS.rows(conn, {"user_id": "@a:t"})) == 2

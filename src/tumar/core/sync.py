@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.clock import Clock
+from tumar.core.at_rest import UNREADABLE
 from tumar.core.device_gate import NO_HOLD, DeviceGate, Hold
 from tumar.core.e2ee_sync import e2ee_sections
 from tumar.core.notifier import Notifier
@@ -468,8 +469,9 @@ def _relates(window: list[StoredEvent]) -> bool:
     to bundle. A child is always newer than its parent and in the same room (the room writer
     refuses a relation to an unknown event or one in another room), so the children of an
     event in the window are in the window too; when none of the window's events relates to
-    anything, there is nothing to bundle and the relations need not be read."""
-    return any("m.relates_to" in e.content for e in window)
+    anything, there is nothing to bundle and the relations need not be read. Content that
+    could not be opened (encrypted at rest, its key unavailable) may hide a relation: read."""
+    return any("m.relates_to" in e.content or UNREADABLE in e.content for e in window)
 
 
 def _matches(flt: RoomEventFilter, ev: StoredEvent) -> bool:

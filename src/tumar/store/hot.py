@@ -44,7 +44,8 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
@@ -108,7 +109,7 @@ class HotQuery:
             finally:
                 cursor.close()
             return self._convert(conn, fetched)
-        if 0 in lengths or not (sync.in_transaction() and await _asyncpg_began(driver)):
+        if 0 in lengths or not (sync.in_transaction() and await _asyncpg_began(sync, driver)):
             return await self._through_sqlalchemy(conn, params)
         sql, args = self._bound(conn, lengths, params)
         try:
@@ -196,13 +197,18 @@ class HotQuery:
         return out
 
 
-async def _asyncpg_began(driver: Any) -> bool:
+async def _asyncpg_began(sync: Connection, driver: Any) -> bool:
     """Whether ``driver`` is SQLAlchemy's asyncpg connection and in its transaction. SQLAlchemy
     sends the BEGIN with the first statement of a transaction; when that statement is a hot
     one, the BEGIN is sent here the same way (the connection's isolation level, read-only and
     deferrable settings), so that the statement itself can skip SQLAlchemy's execution path.
-    False when BEGIN fails: the statement then goes through SQLAlchemy, which tries again and
-    reports and handles the failure its usual way (a dead connection is invalidated)."""
+
+    A BEGIN that fails or is interrupted (the client left and its ``/sync`` was cancelled)
+    leaves the connection in a state nobody knows: the server may be in the transaction while
+    SQLAlchemy's adapter is not, so the pool's rollback would do nothing and the connection
+    would go on in a stale snapshot. As SQLAlchemy does with a statement interrupted on it,
+    the connection is invalidated (closed, and replaced in the pool); a failure is raised as
+    SQLAlchemy's error for a lost connection, which the app answers with 503."""
     if not isinstance(driver, AsyncAdapt_asyncpg_connection):
         return False
     if driver._transaction is None:
@@ -210,8 +216,12 @@ async def _asyncpg_began(driver: Any) -> bool:
             return False
         try:
             await driver._start_transaction()  # type: ignore[no-untyped-call]
-        except Exception:
-            return False
+        except Exception as error:
+            sync.invalidate(error)
+            raise DBAPIError("BEGIN", None, error, connection_invalidated=True) from error
+        except BaseException:
+            sync.invalidate()
+            raise
     return driver._transaction is not None
 
 
