@@ -194,23 +194,25 @@ async def test_nul_is_refused_and_errors_keep_their_types(services: Services) ->
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # asyncpg's raw path
-async def test_a_connection_lost_mid_read_is_an_outage_sqlalchemy_knows(
-    services: Services,
+@pytest.mark.parametrize("begun", [True, False], ids=["mid-read", "at-begin"])
+async def test_a_connection_lost_is_an_outage_sqlalchemy_knows(
+    services: Services, begun: bool
 ) -> None:
-    """The driver raises under a hot read: the statement goes through SQLAlchemy again, which
-    raises its own error, marks the connection invalidated (``app.database_outage`` then
-    answers 503) and lets the pool replace it."""
+    """The driver raises under a hot read, mid-transaction (the statement goes through
+    SQLAlchemy again) or at the BEGIN the hot read sends itself: either way SQLAlchemy's
+    error, the connection marked invalidated (``app.database_outage`` then answers 503) and
+    replaced by the pool."""
     await _fill(services)
     async with services.db.read(quick=True) as conn:
-        await services.db.current_position(conn)  # the transaction has begun
-        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        if begun:
+            await services.db.current_position(conn)
+        pid = _server_pid(conn)
         async with services.db.write() as other:
             await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         with pytest.raises(DBAPIError) as lost:
             await _KEYS.rows(conn, {"user_id": "@a:t"})
         assert lost.value.connection_invalidated
     async with services.db.read(quick=True) as conn:  # the pool recovered
-        await services.db.current_position(conn)
         assert len(await _KEYS.rows(conn, {"user_id": "@a:t"})) == 2
 
 
@@ -275,17 +277,3 @@ async def test_a_read_cancelled_during_its_begin_leaves_no_connection_behind(
     async with services.db.read() as conn:
         truth = (await conn.execute(text("SELECT pos FROM stream_counter"))).scalar_one()
     assert moved == truth
-
-
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-async def test_a_begin_on_a_dead_connection_is_an_outage(services: Services) -> None:
-    await _fill(services)
-    async with services.db.read(quick=True) as conn:
-        pid = _server_pid(conn)  # checked out, no statement sent yet
-        async with services.db.write() as other:
-            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        with pytest.raises(DBAPIError) as lost:
-            await _KEYS.rows(conn, {"user_id": "@a:t"})
-        assert lost.value.connection_invalidated
-    async with services.db.read(quick=True) as conn:  # the pool recovered
-        assert len(await _KEYS.rows(conn, {"user_id": "@a:t"})) == 2
