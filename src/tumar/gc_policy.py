@@ -7,8 +7,8 @@ header lists); each answered long-poll is replaced by a new one whose objects ar
 in turn, so a burst of deliveries (a notification to 2,000 connected officials) triggers one
 full collection per few hundred answers, each a pause of 0.3-0.4 s with the loop stopped (at
 700,000 objects). Measured with ``bench/notices.py``: 13 full collections took 3.2 s of the
-server's 28 s of CPU, and the notification's p99 fell from 2.1-2.3 s to 1.4-1.5 s once they
-ran on a timer.
+server's 28 s of CPU, and the notification's p99 on SQLite fell from 2.1-2.3 s to 1.5-1.6 s
+once they ran on a timer.
 
 With ``gc_full_interval_seconds`` above 0 (the default, 30 s, as Synapse's minimum interval
 for its oldest generation), ``tumar serve``:
