@@ -29,7 +29,9 @@ from tumar.store.hot import HotQuery
 from tumar.store.schema import rooms, stream_counter, users
 
 # Statements of every send and /sync, built once: building costs more than running them.
-_POSITION = HotQuery(select(stream_counter.c.pos).where(stream_counter.c.id == 1))
+POSITION = select(stream_counter.c.pos).where(stream_counter.c.id == 1)
+"""The stream position: every write has a position at or below it once committed."""
+_POSITION = HotQuery(POSITION)
 _ALLOCATE = (
     update(stream_counter)
     .where(stream_counter.c.id == 1)

@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
 
+from tumar.store.db import POSITION
 from tumar.store.e2e_keys import membership_moves
 from tumar.store.hot import HotQuery
-from tumar.store.schema import current_state, device_list_changes, presence, stream_counter
+from tumar.store.schema import current_state, device_list_changes, presence
 from tumar.store.to_device import stored_for_device
 from tumar.store.userdata import account_data_changed
 
@@ -69,7 +70,7 @@ def _in_window(table: Any) -> Any:
     )
 
 
-_POSITION = select(stream_counter.c.pos).where(stream_counter.c.id == 1).scalar_subquery()
+_POSITION = POSITION.scalar_subquery()
 
 
 def _upto_is_position(statement: Select[Any]) -> Select[Any]:
