@@ -126,6 +126,9 @@ def make_settings(**overrides: object) -> Settings:
         "argon2_memory_kib": 8,
         "auto_migrate": False,
         "sync_max_timeout_ms": 10_000,
+        # Notice rooms only with a notice, as the tests of delivery expect (the background
+        # rooms of a first sync: tests/api/test_notice_rooms_ready.py).
+        "gov_notices_prepare_rooms": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -317,6 +317,11 @@ class Settings(BaseSettings):
     gov_notices_batch_size: int = Field(200, ge=1, le=5000)
     """Most recipients whose notices one delivery transaction writes."""
 
+    gov_notices_prepare_rooms: bool = True
+    """Create a person's notice room in the background after their first ``/sync`` on a
+    node (people in the directory only), so that the first notification they receive finds
+    the room ready; false: the room is created with the first notice sent to them."""
+
     gov_notices_max_body_chars: int = Field(16_000, ge=100, le=60_000)
     """Longest notification body (Markdown source), in characters; longer is 413."""
 

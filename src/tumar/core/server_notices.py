@@ -132,7 +132,7 @@ class ServerNotices:
         if user is None or user.deactivated:
             raise not_found(f"The user {user_id} does not exist.")
 
-    async def _ensure_system_account(self, conn: AsyncConnection) -> None:
+    async def ensure_system_account(self, conn: AsyncConnection) -> None:
         existing = await account_store.get_user(conn, self.system_user_id)
         if existing is None:
             await account_store.insert_user(
@@ -166,7 +166,7 @@ class ServerNotices:
         room_id = str(RoomId.generate(self._settings.server_name))
         now = self._clock.now_ms()
         async with self._db.write() as conn:
-            await self._ensure_system_account(conn)
+            await self.ensure_system_account(conn)
             await notice_store.insert_notice_room(conn, user_id, room_id)
             await room_store.insert_room(conn, room_id, plan.room_version, system, "private", now)
             profile = {"displayname": self._settings.server_notices_display_name}
