@@ -59,12 +59,11 @@ from tumar.policy.media import referenced_media
 from tumar.store import accounts as account_store
 from tumar.store import events as event_store
 from tumar.store import gov_notices as store
-from tumar.store import rooms as room_store
 from tumar.store import server_notices as notice_room_store
-from tumar.store import userdata as data_store
 from tumar.store.db import Database
 from tumar.store.events import StoredEvent
 from tumar.store.gov_notices import Candidate, Delivery, Notice
+from tumar.store.server_notices import NewNoticeRoom
 
 log = logging.getLogger(__name__)
 MARKER = "kz.tumar.notices"  # in Doorbell.rooms: "notifications changed, reload them"
@@ -477,12 +476,20 @@ class NoticeDelivery:
         profile = {"displayname": self._settings.server_notices_display_name}
         now = self._clock.now_ms()
         first = await self._db.allocate_positions(conn, len(cands)) - len(cands) + 1
-        for i, cand in enumerate(cands):
-            room_id = str(RoomId.generate(self._settings.server_name))
-            await notice_room_store.insert_notice_room(conn, cand.user_id, room_id)
-            await room_store.insert_room(
-                conn, room_id, room_plan.room_version, system, "private", now
-            )
+        made = [
+            NewNoticeRoom(cand.user_id, str(RoomId.generate(self._settings.server_name)), first + i)
+            for i, cand in enumerate(cands)
+        ]
+        await notice_room_store.insert_notice_rooms(
+            conn,
+            made,
+            room_version=room_plan.room_version,
+            creator=system,
+            tags={SERVER_NOTICE_TAG: {}},
+            ts=now,
+        )
+        for cand, new in zip(cands, made, strict=True):
+            room_id = new.room_id
             member: dict[str, Any] = {"membership": "invite"}
             if cand.displayname is not None:
                 member["displayname"] = cand.displayname
@@ -498,9 +505,6 @@ class NoticeDelivery:
                 ),
             ]
             plan.items.extend(events)
-            await data_store.put_account_data(
-                conn, cand.user_id, room_id, "m.tag", {"tags": {SERVER_NOTICE_TAG: {}}}, first + i
-            )
             rooms[cand.user_id] = (room_id, "join")
             plan.users.add(cand.user_id)
 
