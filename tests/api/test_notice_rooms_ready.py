@@ -23,6 +23,7 @@ from tests.api.test_gov_notices import (  # noqa: F401  (fixtures)
 )
 from tests.support.harness import Api, User
 from tumar.config import Settings
+from tumar.core import gov_notices_delivery as delivery_module
 from tumar.store import gov_notices as notice_store
 from tumar.store.schema import rooms, server_notice_rooms
 
@@ -138,10 +139,16 @@ async def test_with_the_setting_off_the_first_notice_makes_the_room(api: Api, wo
     w = world
     a1 = w.users["a1"]
     first = await api.sync(a1)
+    # No room comes ahead (the long-poll would bring it).
+    quiet = await api.sync(a1, since=first["next_batch"], timeout=500)
+    assert tagged_rooms(quiet) == []
+    assert await notice_room_of(api, a1) is None
+    before = await room_rows(api)
     await send(api, w.comms, priority="information", ack_required=False, deadline=None)
     woken = await api.sync(a1, since=first["next_batch"], timeout=5000)
     assert len(notice_events(woken)) == 1  # the room came with the notification
     assert await notice_room_of(api, a1) is not None
+    assert await room_rows(api) == before + 1
     assert await notice_room_of(api, w.users["a2"]) is None  # a2 has not synced
 
 
@@ -150,6 +157,7 @@ async def test_a_failed_batch_is_tried_again_at_the_next_sync(
 ) -> None:
     w = world
     a1 = w.users["a1"]
+    monkeypatch.setattr(delivery_module, "PREPARE_RETRY_S", 0.5)
     real = notice_store.candidates
     failures = []
 
@@ -169,8 +177,8 @@ async def test_a_failed_batch_is_tried_again_at_the_next_sync(
     assert "creating notice rooms failed" in caplog.text
     assert await notice_room_of(api, a1) is None
     monkeypatch.setattr(notice_store, "candidates", real)
-    # A sync that comes while a failing batch is still under way does not queue the user
-    # again (the one after it does): sync until the room comes, a bounded number of times.
+    # Queued again by a sync once the retry pause is over: sync until the room comes, a
+    # bounded number of times.
     since, found = quiet["next_batch"], []
     for _ in range(50):
         body = await api.sync(a1, since=since, timeout=200)

@@ -68,6 +68,7 @@ from tumar.store.server_notices import NewNoticeRoom
 log = logging.getLogger(__name__)
 MARKER = "kz.tumar.notices"  # in Doorbell.rooms: "notifications changed, reload them"
 DAY_MS = 86_400_000
+PREPARE_RETRY_S = 30.0  # after a failed batch of notice rooms made ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,8 +291,10 @@ class NoticeDelivery:
         changed, say)."""
         if user_id is None:
             self._checked.clear()
+            self._prepared.clear()
         else:
             self._checked.pop(user_id, None)
+            self._prepared.discard(user_id)  # a new directory entry: a room ahead, maybe
 
     # ---- the writer ---------------------------------------------------------------------------
 
@@ -310,8 +313,12 @@ class NoticeDelivery:
         try:
             await self._prepare(batch)
         except Exception:
-            log.exception("creating notice rooms failed; the users' next syncs retry")
-            self._prepared.difference_update(batch)
+            log.exception(
+                "creating notice rooms failed; the users' syncs after %s s retry", PREPARE_RETRY_S
+            )
+            # Not at once: a lasting failure would cost a failing write per sync.
+            loop = asyncio.get_running_loop()
+            loop.call_later(PREPARE_RETRY_S, self._prepared.difference_update, batch)
 
     async def _deliver_batch(self) -> None:
         size = self._settings.gov_notices_batch_size
