@@ -356,7 +356,11 @@ class ServerProcess:
 
 
 class PySpy:
-    """Optional: sample the server with ``py-spy record`` during one phase (``--profile``)."""
+    """Optional: sample the server with ``py-spy record`` during one phase (``--profile``).
+
+    Only while a thread holds the GIL, unless ``BENCH_PYSPY_FLAGS`` says otherwise:
+    ``BENCH_PYSPY_FLAGS=--threads`` samples every thread, so that SQLite's own work (it runs
+    without the GIL) shows too, at several times the overhead."""
 
     def __init__(self, directory: Path | None, pid: int, name: str) -> None:
         self._directory = directory
@@ -375,7 +379,8 @@ class PySpy:
         self._directory.mkdir(parents=True, exist_ok=True)
         out = self._directory / f"{self._name}.txt"
         self.outputs.append(str(out))
-        cmd = [exe, "record", "--pid", str(self._pid), "--rate", "250", "--gil"]
+        cmd = [exe, "record", "--pid", str(self._pid), "--rate", "250"]
+        cmd += os.environ.get("BENCH_PYSPY_FLAGS", "--gil").split()
         cmd += ["--format", "raw", "--output", str(out)]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)  # let it attach

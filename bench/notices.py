@@ -257,6 +257,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                         "priority": "urgent", "audience": {"orgs": ["gov"]},
                         "ack_required": True, "send": True}  # fmt: skip
                 spy = PySpy(args.profile, server.pid, f"notices-{backend}-{n}")
+                responses_before = watch.responses
                 with CpuMeter(server, backend == "postgres") as cpu, spy:
                     started = time.perf_counter()
                     resp = await admin.post(f"{ADMIN}/notices", json=body)
@@ -268,6 +269,8 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(done.wait(), args.wait_seconds)
                 arrived = watch.arrived.get(notice_id, {})
+                # Long-poll answers in this window: one per poller if each woke once.
+                responses = watch.responses - responses_before
                 latencies = [t - started for t in arrived.values()]
                 run = {
                     "notice": ("first" + (" (creates notice rooms)" if not rooms else ""))
@@ -279,6 +282,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                     "expected": len(watch.ready),
                     "delivery": summary_ms(latencies),
                     "all_have_it_ms": round(max(latencies) * 1000) if latencies else None,
+                    "sync_answers": responses,
                     "cpu": None,
                 }
                 run["cpu"] = cpu.result
@@ -286,7 +290,9 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 print(f"[{backend}] {run['notice']}: accept {run['accept_ms']} ms, "
                       f"{run['delivered']}/{run['expected']} delivered, "
                       f"p50 {run['delivery'].get('p50_ms')} ms, "
-                      f"p99 {run['delivery'].get('p99_ms')} ms", flush=True)  # fmt: skip
+                      f"p99 {run['delivery'].get('p99_ms')} ms, "
+                      f"{responses} /sync answers, server CPU {run['cpu'].get('server_cpu_s')} s",
+                      flush=True)  # fmt: skip
                 await asyncio.sleep(1.0)
             result["runs"] = runs
             report_times, pending_times = [], []

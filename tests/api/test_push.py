@@ -102,6 +102,28 @@ async def test_room_mention_needs_power(api: Api, world: World) -> None:
     assert counts(await api.sync(w.alice), w.room)["highlight_count"] == 0
 
 
+async def test_member_count_rules_see_who_has_joined(api: Api, world: World) -> None:
+    """``room_member_count`` counts joined members only: an invited user does not make the
+    room larger, a member who leaves makes it smaller (the rules' room facts are read again
+    after a state event)."""
+    w = world
+    pair = {
+        "conditions": [{"kind": "room_member_count", "is": "2"}],
+        "actions": ["notify", {"set_tweak": "highlight"}],
+    }
+    await api.call("PUT", f"{RULES}/override/pair", user=w.alice, json=pair)
+    dave = await api.register("dave")
+    await api.call("POST", f"{rq(w.room)}/invite", user=w.alice, json={"user_id": dave.user_id})
+    await api.send(w.bob, w.room, "three have joined, one is invited")
+    first = await api.sync(w.alice)
+    assert counts(first, w.room) == {"notification_count": 1, "highlight_count": 0}
+    kick = {"user_id": "@carol:tumar.test"}
+    await api.call("POST", f"{rq(w.room)}/kick", user=w.alice, json=kick)
+    await api.send(w.bob, w.room, "two have joined now")
+    later = await api.sync(w.alice, first["next_batch"])
+    assert counts(later, w.room) == {"notification_count": 2, "highlight_count": 1}
+
+
 async def test_user_rules_change_counts(api: Api, world: World) -> None:
     w = world
     highlight = ["notify", {"set_tweak": "highlight"}]

@@ -236,17 +236,13 @@ class NotificationCounter:
                 target.add(result.highlight)
 
     async def _context(self, conn: AsyncConnection, user_id: str, room_id: str) -> _RoomContext:
-        state = await event_store.current_state_map(
-            conn, room_id, [("m.room.member", user_id), ("m.room.power_levels", "")]
-        )
-        member = state.get(("m.room.member", user_id))
-        levels = state.get(("m.room.power_levels", ""))
+        facts = await event_store.push_facts(conn, room_id, user_id)
+        member, levels = facts.member, facts.power_levels
         name = member.content.get("displayname") if member is not None else None
-        joined = await event_store.room_members(conn, room_id, ("join",))
         return _RoomContext(
             user_id=user_id,
             display_name=name if isinstance(name, str) else None,
-            member_count=len(joined),
+            member_count=facts.joined,
             power_levels=PowerLevels.from_content(
                 levels.content if levels is not None else None, None
             ),

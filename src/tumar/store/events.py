@@ -14,6 +14,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
@@ -420,18 +421,20 @@ async def current_state_events(
     keys: Iterable[StateKey] | None = None,
     types: Sequence[str] | None = None,
 ) -> list[StoredEvent]:
+    key_list = list(keys) if keys is not None else None
+    if key_list is not None and types is None:  # the state an event's authorisation needs
+        if not key_list:
+            return []
+        params = {"room_id": room_id, "keys": key_list}
+        return await _events(conn, await conn.execute(_STATE_BY_KEYS, params))
     query = (
         select(events)
         .join(current_state, current_state.c.event_id == events.c.event_id)
         .where(current_state.c.room_id == room_id)
     )
-    if keys is not None:
-        key_list = list(keys)
+    if key_list is not None:
         if not key_list:
             return []
-        if types is None:  # the state an event's authorisation needs: every send
-            params = {"room_id": room_id, "keys": key_list}
-            return await _events(conn, await conn.execute(_STATE_BY_KEYS, params))
         query = query.where(tuple_(current_state.c.type, current_state.c.state_key).in_(key_list))
     if types is not None:
         query = query.where(current_state.c.type.in_(types))
@@ -443,6 +446,49 @@ async def current_state_map(
     conn: AsyncConnection, room_id: str, keys: Iterable[StateKey] | None = None
 ) -> dict[StateKey, StoredEvent]:
     return {e.state_tuple: e for e in await current_state_events(conn, room_id, keys=keys)}
+
+
+@dataclass(frozen=True, slots=True)
+class PushFacts:
+    """What push rules need of a room for one user: their membership event, the power
+    levels, and how many have joined."""
+
+    member: StoredEvent | None
+    power_levels: StoredEvent | None
+    joined: int
+
+
+_PUSH_STATE = HotQuery(
+    select(events)
+    .join(current_state, current_state.c.event_id == events.c.event_id)
+    .where(
+        current_state.c.room_id == bindparam("room_id"),
+        or_(
+            and_(
+                current_state.c.type == "m.room.member",
+                current_state.c.state_key == bindparam("user_id"),
+            ),
+            and_(current_state.c.type == "m.room.power_levels", current_state.c.state_key == ""),
+        ),
+    )
+)
+_JOINED_COUNT = HotQuery(
+    select(func.count()).where(
+        current_state.c.room_id == bindparam("room_id"),
+        current_state.c.type == "m.room.member",
+        current_state.c.membership == "join",
+    )
+)
+
+
+async def push_facts(conn: AsyncConnection, room_id: str, user_id: str) -> PushFacts:
+    """Two indexed reads on the driver (``store/hot.py``): they run once per user and room
+    until the room's state changes, so the first message in many rooms at once (a
+    notification to thousands of notice rooms) pays them once per room."""
+    params = {"room_id": room_id, "user_id": user_id}
+    found = {e.type: e for e in await _events(conn, await _PUSH_STATE.rows(conn, params))}
+    (count,) = (await _JOINED_COUNT.rows(conn, {"room_id": room_id}))[0]
+    return PushFacts(found.get("m.room.member"), found.get("m.room.power_levels"), int(count))
 
 
 async def room_members(
