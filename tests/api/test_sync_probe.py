@@ -15,6 +15,7 @@ from tests.support.e2ee import register, upload_device
 from tests.support.harness import Api, User
 from tests.support.statements import on_statement
 from tumar.core.services import Services
+from tumar.store import sync_probe
 
 QUIET = ("account_data", "to_device_messages", "presence", "device_list_changes")
 
@@ -108,6 +109,29 @@ async def test_strangers_changes_are_not_read(api: Api, services: Services) -> N
         sync = await api.sync(bob, sync["next_batch"])
     assert carol.user_id in sync["device_lists"]["changed"]  # a new room-mate: track them
     assert seen["device_list_changes"] == 1
+
+
+async def test_a_wide_window_is_read_not_checked_row_by_row(api: Api, services: Services) -> None:
+    """More presence changes in the window than the probe checks one by one: the sync reads
+    presence (from the room-mates), so a room-mate's change after the strangers' still comes,
+    and the strangers' do not."""
+    alice, bob, _room, since = await _pair(api)
+    for i in range(sync_probe.WINDOW_ROWS + 1):
+        stranger = await api.register(f"stranger{i}")
+        await api.call(
+            "PUT",
+            f"/presence/{quote(stranger.user_id)}/status",
+            user=stranger,
+            json={"presence": "online"},
+        )
+    status = {"presence": "online", "status_msg": "in the office"}
+    await api.call("PUT", f"/presence/{quote(alice.user_id)}/status", user=alice, json=status)
+    with reads(services) as seen:
+        sync = await api.sync(bob, since)
+    assert seen["presence"] == 1
+    assert [(e["sender"], e["content"].get("status_msg")) for e in sync["presence"]["events"]] == [
+        (alice.user_id, "in the office")
+    ]
 
 
 @contextmanager

@@ -10,7 +10,8 @@ device lists share their statement with the read (built by the store modules). P
 key changes are written for a narrow window: the rows in the window first, then for each
 whether its user is the syncing user or shares a joined room with them, instead of the
 reads' room-mates first, which costs a read of every member of every room the user is in
-(those reads also serve initial syncs, whose window is everything).
+(those reads also serve initial syncs, whose window is everything). A wide window (more than
+``WINDOW_ROWS`` such rows) is not checked row by row: its flag is true, and the read tells.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, bindparam, exists, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
@@ -29,6 +30,10 @@ from tumar.store.hot import HotQuery
 from tumar.store.schema import current_state, device_list_changes, presence
 from tumar.store.to_device import stored_for_device
 from tumar.store.userdata import account_data_changed
+
+WINDOW_ROWS = 32
+"""Presence and key changes in a window checked one by one against the user's rooms; beyond
+that, the sync reads them (from the user's room-mates)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +65,25 @@ def _user_or_room_mate(user: Any, other: Any) -> ColumnElement[bool]:
     return or_(other == user, shares)
 
 
-def _in_window(table: Any) -> Any:
-    """Rows of ``table`` changed in (after, upto] by the user or a room-mate."""
+def _changed_in_window(table: Any) -> ColumnElement[bool]:
+    """Whether ``table`` may hold a row changed in (after, upto] by the user or a room-mate:
+    true if one of its first ``WINDOW_ROWS`` rows in the window is theirs, or if the window
+    holds more rows than that (then the read, which starts from the user's room-mates,
+    tells). Bounded either way: a sync after thousands came online (a morning's logins, a
+    notification's wake-up, which follows everyone's first sync) checks ``WINDOW_ROWS``
+    rows, not each of the thousands against the user's rooms."""
     c = table.c
-    return select(c.user_id).where(
-        c.stream_pos > bindparam("after"),
-        c.stream_pos <= bindparam("upto"),
-        _user_or_room_mate(bindparam("user_id"), c.user_id),
+    first = (
+        select(c.user_id)
+        .where(c.stream_pos > bindparam("after"), c.stream_pos <= bindparam("upto"))
+        .limit(WINDOW_ROWS + 1)
+        .subquery()
     )
+    theirs = select(first.c.user_id).where(
+        _user_or_room_mate(bindparam("user_id"), first.c.user_id)
+    )
+    many = select(func.count()).select_from(first).scalar_subquery() > WINDOW_ROWS
+    return or_(theirs.exists(), many)
 
 
 _POSITION = POSITION.scalar_subquery()
@@ -92,8 +108,8 @@ _PROBE = HotQuery(
             _POSITION.label("pos"),
             account_data_changed().exists().label("account_data"),
             stored_for_device().exists().label("to_device"),
-            _in_window(presence).exists().label("presence"),
-            or_(_in_window(device_list_changes).exists(), membership_moves().exists()).label(
+            _changed_in_window(presence).label("presence"),
+            or_(_changed_in_window(device_list_changes), membership_moves().exists()).label(
                 "device_lists"
             ),
         )
