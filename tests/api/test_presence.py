@@ -8,10 +8,13 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import make_settings
+from tests.support.accounts import server
 from tests.support.everyday import refused
 from tests.support.harness import Api, User, q
 from tumar.app import build_app
+from tumar.clock import FakeClock
 from tumar.config import Settings
+from tumar.core import presence as presence_service
 from tumar.core.services import build_services
 from tumar.store.schema import presence
 
@@ -127,3 +130,46 @@ async def test_presence_switched_off(settings: Settings) -> None:
 
 def test_make_settings_has_presence_on() -> None:
     assert make_settings().presence_enabled is True
+
+
+async def test_activity_is_refreshed_for_every_syncing_user_in_one_write(
+    settings: Settings,
+) -> None:
+    """A sync a minute or more after the last one refreshes the user's activity without a
+    new presence event; the refreshes the node collected are written together, and each
+    user's own time is kept."""
+    clock = FakeClock()
+    async with server(settings, clock=clock) as api:
+        users = [await api.register(name) for name in ("alice", "bob", "carol")]
+        for user in users:
+            await api.sync(user)  # online: one presence event each
+        started = clock.now_ms()
+        clock.advance(presence_service.TOUCH_EVERY_MS / 1000)
+        await api.sync(users[0])  # the node's first refresh: written at once
+        clock.advance(1)
+        await api.sync(users[1])  # collected: the last write was a second ago
+        clock.advance(presence_service.FLUSH_TOUCHES_MS / 1000)
+        positions = await presence_rows(api)
+        assert positions[users[1].user_id][0] == started  # not written yet
+        await api.sync(users[2])  # the interval is over: bob's and carol's written together
+        rows = await presence_rows(api)
+        touched = {u.user_id: rows[u.user_id][0] - started for u in users}
+        assert touched == {
+            users[0].user_id: presence_service.TOUCH_EVERY_MS,
+            users[1].user_id: presence_service.TOUCH_EVERY_MS + 1_000,
+            users[2].user_id: presence_service.TOUCH_EVERY_MS
+            + 1_000
+            + presence_service.FLUSH_TOUCHES_MS,
+        }
+        # Mere activity takes no stream position: nobody is woken for it.
+        assert {u: pos for u, (_ts, pos) in rows.items()} == {
+            u: pos for u, (_ts, pos) in positions.items()
+        }
+
+
+async def presence_rows(api: Api) -> dict[str, tuple[int, int]]:
+    async with api.services.db.read() as conn:
+        rows = await conn.execute(
+            select(presence.c.user_id, presence.c.last_active_ts, presence.c.stream_pos)
+        )
+        return {r.user_id: (r.last_active_ts, r.stream_pos) for r in rows}

@@ -76,7 +76,7 @@ class PresenceService:
         recent = self._recent.get(user)
         if recent is not None and recent[0] == state and now - recent[1] < TOUCH_EVERY_MS:
             return
-        async with self._db.read() as conn:
+        async with self._db.read(quick=True) as conn:
             current = await presence_store.get(conn, user)
         if current is not None and current.state == state:
             if now - current.last_active_ts >= TOUCH_EVERY_MS:
@@ -96,8 +96,7 @@ class PresenceService:
         try:
             touches, self._touches = self._touches, {}
             async with self._db.write() as conn:
-                for user_id, ts in sorted(touches.items()):
-                    await presence_store.touch(conn, user_id, ts)
+                await presence_store.touch(conn, touches)
             self._flushed_at = now
         finally:
             self._flushing = False

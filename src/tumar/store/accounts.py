@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tumar.store.hot import HotQuery
 from tumar.store.schema import access_tokens, devices, registration_tokens, users
 
 
@@ -173,7 +174,7 @@ async def insert_token(
     )
 
 
-_TOKEN_OWNER = (
+_TOKEN_OWNER = HotQuery(
     select(
         access_tokens.c.user_id,
         access_tokens.c.device_id,
@@ -187,8 +188,9 @@ _TOKEN_OWNER = (
 
 
 async def token_owner(conn: AsyncConnection, token_hash: str) -> TokenOwner | None:
-    row = (await conn.execute(_TOKEN_OWNER, {"token_hash": token_hash})).first()
-    return TokenOwner(**row._mapping) if row else None
+    """Who the token belongs to (every request whose token is not cached: a hot read)."""
+    rows = await _TOKEN_OWNER.rows(conn, {"token_hash": token_hash})
+    return TokenOwner(**rows[0]._mapping) if rows else None
 
 
 async def delete_token(conn: AsyncConnection, token_hash: str) -> None:

@@ -39,9 +39,17 @@ async def room_mates(conn: AsyncConnection, user_id: str) -> set[str]:
     return {str(r[0]) for r in rows} | {user_id}
 
 
+_GET = HotQuery(select(presence).where(presence.c.user_id == bindparam("user_id")))
+_TOUCH = (
+    update(presence)
+    .where(presence.c.user_id == bindparam("touched"))
+    .values(last_active_ts=bindparam("ts"))
+)
+
+
 async def get(conn: AsyncConnection, user_id: str) -> Presence | None:
-    row = (await conn.execute(select(presence).where(presence.c.user_id == user_id))).first()
-    return Presence(**row._mapping) if row else None
+    rows = await _GET.rows(conn, {"user_id": user_id})
+    return Presence(**rows[0]._mapping) if rows else None
 
 
 async def put(conn: AsyncConnection, p: Presence) -> None:
@@ -58,11 +66,12 @@ async def put(conn: AsyncConnection, p: Presence) -> None:
         await conn.execute(insert(presence).values(user_id=p.user_id, **values))
 
 
-async def touch(conn: AsyncConnection, user_id: str, ts: int) -> None:
-    """Record activity without anything room-mates must be told about at once."""
-    await conn.execute(
-        update(presence).where(presence.c.user_id == user_id).values(last_active_ts=ts)
-    )
+async def touch(conn: AsyncConnection, touches: dict[str, int]) -> None:
+    """Record activity (user -> when) without anything room-mates must be told about at
+    once: one statement for all of them."""
+    if touches:
+        rows = [{"touched": u, "ts": ts} for u, ts in sorted(touches.items())]
+        await conn.execute(_TOUCH, rows)
 
 
 async def changed_for(
