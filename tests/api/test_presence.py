@@ -11,6 +11,7 @@ from tests.conftest import make_settings
 from tests.support.accounts import server
 from tests.support.everyday import refused
 from tests.support.harness import Api, User, q
+from tests.support.statements import on_statement
 from tumar.app import build_app
 from tumar.clock import FakeClock
 from tumar.config import Settings
@@ -151,7 +152,11 @@ async def test_activity_is_refreshed_for_every_syncing_user_in_one_write(
         clock.advance(presence_service.FLUSH_TOUCHES_MS / 1000)
         positions = await presence_rows(api)
         assert positions[users[1].user_id][0] == started  # not written yet
-        await api.sync(users[2])  # the interval is over: bob's and carol's written together
+        updates: list[str] = []
+        assert api.services is not None
+        with on_statement(api.services, lambda sql, _p: updates.append(sql)):
+            await api.sync(users[2])  # the interval is over: bob's and carol's written
+        assert len([sql for sql in updates if sql.startswith("UPDATE presence")]) == 1
         rows = await presence_rows(api)
         touched = {u.user_id: rows[u.user_id][0] - started for u in users}
         assert touched == {

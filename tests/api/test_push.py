@@ -107,18 +107,22 @@ async def test_member_count_rules_see_who_has_joined(api: Api, world: World) -> 
     room larger, a member who leaves makes it smaller (the rules' room facts are read again
     after a state event)."""
     w = world
-    pair = {
-        "conditions": [{"kind": "room_member_count", "is": "2"}],
+    three = {
+        "conditions": [
+            {"kind": "event_match", "key": "type", "pattern": "m.room.message"},
+            {"kind": "room_member_count", "is": "3"},
+        ],
         "actions": ["notify", {"set_tweak": "highlight"}],
     }
-    await api.call("PUT", f"{RULES}/override/pair", user=w.alice, json=pair)
+    await api.call("PUT", f"{RULES}/override/three", user=w.alice, json=three)
     dave = await api.register("dave")
     await api.call("POST", f"{rq(w.room)}/invite", user=w.alice, json={"user_id": dave.user_id})
     await api.send(w.bob, w.room, "three have joined, one is invited")
     first = await api.sync(w.alice)
-    assert counts(first, w.room) == {"notification_count": 1, "highlight_count": 0}
-    kick = {"user_id": "@carol:tumar.test"}
-    await api.call("POST", f"{rq(w.room)}/kick", user=w.alice, json=kick)
+    assert counts(first, w.room) == {"notification_count": 1, "highlight_count": 1}
+    assert api.services is not None
+    carol = f"@carol:{api.services.settings.server_name}"  # joined in the world fixture
+    await api.call("POST", f"{rq(w.room)}/kick", user=w.alice, json={"user_id": carol})
     await api.send(w.bob, w.room, "two have joined now")
     later = await api.sync(w.alice, first["next_batch"])
     assert counts(later, w.room) == {"notification_count": 2, "highlight_count": 1}

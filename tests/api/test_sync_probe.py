@@ -11,11 +11,16 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+from sqlalchemy import insert
+
 from tests.support.e2ee import register, upload_device
 from tests.support.harness import Api, User
 from tests.support.statements import on_statement
 from tumar.core.services import Services
+from tumar.core.tokens import SyncToken
 from tumar.store import sync_probe
+from tumar.store.schema import device_list_changes, presence
 
 QUIET = ("account_data", "to_device_messages", "presence", "device_list_changes")
 
@@ -111,27 +116,37 @@ async def test_strangers_changes_are_not_read(api: Api, services: Services) -> N
     assert seen["device_list_changes"] == 1
 
 
-async def test_a_wide_window_is_read_not_checked_row_by_row(api: Api, services: Services) -> None:
-    """More presence changes in the window than the probe checks one by one: the sync reads
-    presence (from the room-mates), so a room-mate's change after the strangers' still comes,
-    and the strangers' do not."""
+async def _changes(services: Services, table: Any, users: list[str]) -> None:
+    """A presence or key change of each of ``users``, in this order, at new positions."""
+    async with services.db.write() as conn:
+        last = await services.db.allocate_positions(conn, len(users))
+        rows = [
+            {"user_id": u, "stream_pos": last - len(users) + 1 + i} for i, u in enumerate(users)
+        ]
+        if table is presence:
+            rows = [{**r, "state": "online", "last_active_ts": 0} for r in rows]
+        await conn.execute(insert(table), rows)
+
+
+@pytest.mark.parametrize("table", [presence, device_list_changes], ids=["presence", "keys"])
+@pytest.mark.parametrize("strangers", [3, sync_probe.WINDOW_ROWS, sync_probe.WINDOW_ROWS + 8])
+async def test_narrow_and_wide_windows_tell_a_room_mate_from_strangers(
+    api: Api, services: Services, table: Any, strangers: int
+) -> None:
+    """Only strangers changed: nothing to read, however many they are (a wide window is
+    checked from the user's room-mates, not row by row). A room-mate's change after theirs,
+    beyond the rows checked one by one: there is."""
     alice, bob, _room, since = await _pair(api)
-    for i in range(sync_probe.WINDOW_ROWS + 1):
-        stranger = await api.register(f"stranger{i}")
-        await api.call(
-            "PUT",
-            f"/presence/{quote(stranger.user_id)}/status",
-            user=stranger,
-            json={"presence": "online"},
-        )
-    status = {"presence": "online", "status_msg": "in the office"}
-    await api.call("PUT", f"/presence/{quote(alice.user_id)}/status", user=alice, json=status)
-    with reads(services) as seen:
-        sync = await api.sync(bob, since)
-    assert seen["presence"] == 1
-    assert [(e["sender"], e["content"].get("status_msg")) for e in sync["presence"]["events"]] == [
-        (alice.user_id, "in the office")
-    ]
+    after = SyncToken.parse(since).pos
+    await _changes(services, table, [f"@stranger{i}:tumar.test" for i in range(strangers)])
+    kind = "presence" if table is presence else "device_lists"
+    async with services.db.read() as conn:
+        _pos, found = await sync_probe.changed(conn, bob.user_id, bob.device_id, after)
+    assert getattr(found, kind) is False
+    await _changes(services, table, [alice.user_id])
+    async with services.db.read() as conn:
+        _pos, found = await sync_probe.changed(conn, bob.user_id, bob.device_id, after)
+    assert getattr(found, kind) is True
 
 
 @contextmanager

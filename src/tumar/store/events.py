@@ -482,9 +482,10 @@ _JOINED_COUNT = HotQuery(
 
 
 async def push_facts(conn: AsyncConnection, room_id: str, user_id: str) -> PushFacts:
-    """Two indexed reads on the driver (``store/hot.py``): they run once per user and room
-    until the room's state changes, so the first message in many rooms at once (a
-    notification to thousands of notice rooms) pays them once per room."""
+    """Two indexed reads on the driver (``store/hot.py``). The unread counts keep what they
+    found per user and room until a state event or a read receipt there, so the first
+    message in many rooms at once (a notification to thousands of notice rooms) pays them
+    once per room; ``/notifications`` reads them per request and room."""
     params = {"room_id": room_id, "user_id": user_id}
     found = {e.type: e for e in await _events(conn, await _PUSH_STATE.rows(conn, params))}
     (count,) = (await _JOINED_COUNT.rows(conn, {"room_id": room_id}))[0]

@@ -11,7 +11,8 @@ key changes are written for a narrow window: the rows in the window first, then 
 whether its user is the syncing user or shares a joined room with them, instead of the
 reads' room-mates first, which costs a read of every member of every room the user is in
 (those reads also serve initial syncs, whose window is everything). A wide window (more than
-``WINDOW_ROWS`` such rows) is not checked row by row: its flag is true, and the read tells.
+``WINDOW_ROWS`` such rows) is checked from the room-mates after all: row by row, its cost
+would grow with everyone who changed something since the user's last sync.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, bindparam, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
@@ -33,7 +34,7 @@ from tumar.store.userdata import account_data_changed
 
 WINDOW_ROWS = 32
 """Presence and key changes in a window checked one by one against the user's rooms; beyond
-that, the sync reads them (from the user's room-mates)."""
+that, the check starts from the user's room-mates."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,25 +66,39 @@ def _user_or_room_mate(user: Any, other: Any) -> ColumnElement[bool]:
     return or_(other == user, shares)
 
 
+def _room_mates(user: Any) -> Select[Any]:
+    """Users joined to a room ``user`` is joined to."""
+    mine, theirs = current_state.alias("mine"), current_state.alias("theirs")
+    member = "m.room.member"
+    return select(theirs.c.state_key).where(
+        theirs.c.type == member,
+        theirs.c.membership == "join",
+        theirs.c.room_id.in_(
+            select(mine.c.room_id).where(
+                mine.c.state_key == user, mine.c.type == member, mine.c.membership == "join"
+            )
+        ),
+    )
+
+
 def _changed_in_window(table: Any) -> ColumnElement[bool]:
-    """Whether ``table`` may hold a row changed in (after, upto] by the user or a room-mate:
-    true if one of its first ``WINDOW_ROWS`` rows in the window is theirs, or if the window
-    holds more rows than that (then the read, which starts from the user's room-mates,
-    tells). Bounded either way: a sync after thousands came online (a morning's logins, a
-    notification's wake-up, which follows everyone's first sync) checks ``WINDOW_ROWS``
-    rows, not each of the thousands against the user's rooms."""
+    """Whether ``table`` has a row changed in (after, upto] by the user or a room-mate.
+
+    A narrow window (at most ``WINDOW_ROWS`` rows) is checked row by row against the user's
+    rooms. A wide one (a morning's logins; a notification's wake-up, which follows everyone's
+    first sync) is checked from the user's room-mates instead, as the read does: its cost
+    then grows with the people the user shares rooms with, not with everyone who changed
+    something on the server since the user's last sync."""
     c = table.c
-    first = (
-        select(c.user_id)
-        .where(c.stream_pos > bindparam("after"), c.stream_pos <= bindparam("upto"))
-        .limit(WINDOW_ROWS + 1)
-        .subquery()
+    user: Any = bindparam("user_id")
+    in_window = (c.stream_pos > bindparam("after"), c.stream_pos <= bindparam("upto"))
+    first = select(c.user_id).where(*in_window).limit(WINDOW_ROWS + 1).subquery()
+    narrow = select(first.c.user_id).where(_user_or_room_mate(user, first.c.user_id))
+    wide = select(func.count()).select_from(first).scalar_subquery() > WINDOW_ROWS
+    mates = select(c.user_id).where(
+        *in_window, or_(c.user_id == user, c.user_id.in_(_room_mates(user)))
     )
-    theirs = select(first.c.user_id).where(
-        _user_or_room_mate(bindparam("user_id"), first.c.user_id)
-    )
-    many = select(func.count()).select_from(first).scalar_subquery() > WINDOW_ROWS
-    return or_(theirs.exists(), many)
+    return or_(narrow.exists(), and_(wide, mates.exists()))
 
 
 _POSITION = POSITION.scalar_subquery()
