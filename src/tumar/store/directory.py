@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tumar.store.presence import room_mates_query
 from tumar.store.schema import current_state, organisations, people, role_grants, users
 
 
@@ -330,16 +331,6 @@ class DirectoryHit:
     org_path: str | None
 
 
-def _room_mates(searcher: str) -> Any:
-    member = current_state.c
-    my_rooms = select(member.room_id).where(
-        member.state_key == searcher, member.type == "m.room.member", member.membership == "join"
-    )
-    return select(member.state_key).where(
-        member.type == "m.room.member", member.membership == "join", member.room_id.in_(my_rooms)
-    )
-
-
 def _hits_query() -> Any:
     return select(
         users.c.user_id,
@@ -367,7 +358,7 @@ async def search_directory(
     ``browse_path``, active people of that subtree ("" = everyone in the directory)."""
     escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"
-    visible = [users.c.user_id.in_(_room_mates(searcher)), users.c.user_id == searcher]
+    visible = [users.c.user_id.in_(room_mates_query(searcher)), users.c.user_id == searcher]
     if browse_path is not None:
         visible.append(and_(people.c.status == "active", subtree(browse_path)))
     matches = [

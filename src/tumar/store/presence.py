@@ -20,8 +20,9 @@ class Presence:
     stream_pos: int
 
 
-def _room_mates(user_id: str | BindParameter[str]) -> Select[tuple[str]]:
-    """Users joined to a room the user is joined to (the user included)."""
+def room_mates_query(user_id: str | BindParameter[str]) -> Select[tuple[str]]:
+    """Users joined to a room the user is joined to (the user included, if in any room): a
+    subquery for ``IN``."""
     mine = select(current_state.c.room_id).where(
         current_state.c.state_key == user_id,
         current_state.c.type == "m.room.member",
@@ -35,7 +36,7 @@ def _room_mates(user_id: str | BindParameter[str]) -> Select[tuple[str]]:
 
 
 async def room_mates(conn: AsyncConnection, user_id: str) -> set[str]:
-    rows = await conn.execute(_room_mates(user_id).distinct())
+    rows = await conn.execute(room_mates_query(user_id).distinct())
     return {str(r[0]) for r in rows} | {user_id}
 
 
@@ -90,7 +91,7 @@ _CHANGED_FOR = HotQuery(
         presence.c.stream_pos <= bindparam("upto"),
         presence.c.stream_pos > bindparam("after"),
         presence.c.user_id.in_(
-            _room_mates(bindparam("user_id")).union(select(bindparam("user_id", type_=String)))
+            room_mates_query(bindparam("user_id")).union(select(bindparam("user_id", type_=String)))
         ),
     )
     .order_by(presence.c.stream_pos.desc())

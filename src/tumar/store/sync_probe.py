@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import BindParameter
 from tumar.store.db import POSITION
 from tumar.store.e2e_keys import membership_moves
 from tumar.store.hot import HotQuery
+from tumar.store.presence import room_mates_query
 from tumar.store.schema import current_state, device_list_changes, presence
 from tumar.store.to_device import stored_for_device
 from tumar.store.userdata import account_data_changed
@@ -66,21 +67,6 @@ def _user_or_room_mate(user: Any, other: Any) -> ColumnElement[bool]:
     return or_(other == user, shares)
 
 
-def _room_mates(user: Any) -> Select[Any]:
-    """Users joined to a room ``user`` is joined to."""
-    mine, theirs = current_state.alias("mine"), current_state.alias("theirs")
-    member = "m.room.member"
-    return select(theirs.c.state_key).where(
-        theirs.c.type == member,
-        theirs.c.membership == "join",
-        theirs.c.room_id.in_(
-            select(mine.c.room_id).where(
-                mine.c.state_key == user, mine.c.type == member, mine.c.membership == "join"
-            )
-        ),
-    )
-
-
 def _changed_in_window(table: Any) -> ColumnElement[bool]:
     """Whether ``table`` has a row changed in (after, upto] by the user or a room-mate.
 
@@ -96,7 +82,7 @@ def _changed_in_window(table: Any) -> ColumnElement[bool]:
     narrow = select(first.c.user_id).where(_user_or_room_mate(user, first.c.user_id))
     wide = select(func.count()).select_from(first).scalar_subquery() > WINDOW_ROWS
     mates = select(c.user_id).where(
-        *in_window, or_(c.user_id == user, c.user_id.in_(_room_mates(user)))
+        *in_window, or_(c.user_id == user, c.user_id.in_(room_mates_query(user)))
     )
     return or_(narrow.exists(), and_(wide, mates.exists()))
 
