@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tumar.store.hot import HotQuery
 from tumar.store.json import dumps, loads
+from tumar.store.presence import room_mates_query
 from tumar.store.schema import (
     current_state,
     device_list_changes,
@@ -413,24 +414,10 @@ async def mark_device_list_change(conn: AsyncConnection, user_id: str, pos: int)
         await conn.execute(insert(device_list_changes).values(user_id=user_id, stream_pos=pos))
 
 
-def _rooms_joined_by(user_id: Any) -> Any:
-    m = current_state.c
-    return select(m.room_id).where(
-        m.state_key == user_id, m.type == "m.room.member", m.membership == "join"
-    )
-
-
-def _joined_members_of(rooms: Any) -> Any:
-    m = current_state.c
-    return select(m.state_key).where(
-        m.type == "m.room.member", m.membership == "join", m.room_id.in_(rooms)
-    )
-
-
 async def room_mates(conn: AsyncConnection, user_id: str) -> set[str]:
     """Users who share a joined room with ``user_id`` (including the user, if in any room)."""
-    rows = await conn.execute(_joined_members_of(_rooms_joined_by(user_id)).distinct())
-    return {u for (u,) in rows}
+    rows = await conn.execute(room_mates_query(user_id).distinct())
+    return {str(r[0]) for r in rows}
 
 
 def membership_moves() -> Select[Any]:
@@ -460,7 +447,7 @@ def _device_list_activity_query() -> Any:
     ).where(
         c.stream_pos > bindparam("after"),
         c.stream_pos <= bindparam("upto"),
-        or_(c.user_id == user, c.user_id.in_(_joined_members_of(_rooms_joined_by(user)))),
+        or_(c.user_id == user, c.user_id.in_(room_mates_query(user))),
     )
     return union_all(keys, membership_moves()).order_by("stream_pos")
 
