@@ -141,11 +141,11 @@ async def test_narrow_and_wide_windows_tell_a_room_mate_from_strangers(
     await _changes(services, table, [f"@stranger{i}:tumar.test" for i in range(strangers)])
     kind = "presence" if table is presence else "device_lists"
     async with services.db.read() as conn:
-        _pos, found = await sync_probe.changed(conn, bob.user_id, bob.device_id, after)
+        found = (await sync_probe.open_window(conn, bob.user_id, bob.device_id, after)).changed
     assert getattr(found, kind) is False
     await _changes(services, table, [alice.user_id])
     async with services.db.read() as conn:
-        _pos, found = await sync_probe.changed(conn, bob.user_id, bob.device_id, after)
+        found = (await sync_probe.open_window(conn, bob.user_id, bob.device_id, after)).changed
     assert getattr(found, kind) is True
 
 
@@ -212,3 +212,64 @@ async def test_a_child_of_an_older_event_is_not_bundled_onto_new_ones(
     events = sync["rooms"]["join"][room]["timeline"]["events"]
     assert len(events) == 2
     assert all("m.relations" not in e.get("unsigned", {}) for e in events)
+
+
+def _read_receipt_reads(seen: list[str]) -> int:
+    """Statements that read the user's own read receipts for the unread counts (the opening,
+    which also names ``current_state``, not counted)."""
+    return len([s for s in seen if "FROM receipts JOIN events" in s and "current_state" not in s])
+
+
+async def test_unread_counts_read_the_receipts_again_only_when_they_changed(
+    api: Api, services: Services
+) -> None:
+    """The opening gives the version of the user's read receipts in each room with news; the
+    counts read the receipts when the version is one they have not read (a receipt written
+    anywhere, not only through this node's counter)."""
+    alice, bob, room, since = await _pair(api)
+    counts = []
+    for body in ("one", "two"):
+        last = await api.send(alice, room, body)
+        with statements(services) as seen:
+            sync = await api.sync(bob, since)
+        since = sync["next_batch"]
+        counts.append(
+            (sync["rooms"]["join"][room]["unread_notifications"]["notification_count"], seen)
+        )
+    assert counts[0][0] == 1 and _read_receipt_reads(counts[0][1]) == 1  # first look
+    assert counts[1][0] == 2 and _read_receipt_reads(counts[1][1]) == 0  # the same receipts
+
+    path = f"/rooms/{quote(room)}/receipt/m.read/{quote(last)}"
+    await api.call("POST", path, user=bob, json={})
+    await api.send(alice, room, "three")
+    with statements(services) as seen:
+        sync = await api.sync(bob, since)
+    assert sync["rooms"]["join"][room]["unread_notifications"]["notification_count"] == 1
+    assert _read_receipt_reads(seen) == 1
+
+
+async def test_the_opening_lists_the_rooms_and_which_have_news(
+    api: Api, services: Services
+) -> None:
+    alice, bob, room, since = await _pair(api)
+    quiet = await api.create_room(alice, invite=[bob.user_id])
+    await api.join(bob, quiet)
+    left = await api.create_room(alice, invite=[bob.user_id])
+    await api.join(bob, left)
+    await api.call("POST", f"/rooms/{quote(left)}/leave", user=bob, json={})
+    after = SyncToken.parse((await api.sync(bob, since))["next_batch"]).pos
+    await api.send(alice, room, "news")
+    loner = await register(api, "loner")
+    async with services.db.read() as conn:
+        opening = await sync_probe.open_window(conn, bob.user_id, bob.device_id, after)
+        nobody = await sync_probe.open_window(conn, loner.user_id, loner.device_id, after)
+        position = await services.db.current_position(conn)
+    assert opening.pos == position == nobody.pos
+    assert {(m.room_id, m.membership) for m in opening.memberships} == {
+        (room, "join"),
+        (quiet, "join"),
+        (left, "leave"),
+    }
+    assert opening.with_events == {room} and opening.with_receipts == frozenset()
+    assert opening.read_versions == {room: 0}
+    assert nobody.memberships == [] and nobody.with_events == frozenset()

@@ -109,6 +109,8 @@ class NotificationCounter:
         self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         # (user, room) -> (position of their membership event, where that stay began)
         self._joins: dict[tuple[str, str], tuple[int, int]] = {}
+        # (user, room) -> (version of their read receipts, unthreaded receipt, thread receipts)
+        self._receipts: dict[tuple[str, str], tuple[int, int, Mapping[str, int]]] = {}
 
     async def _read_states(
         self,
@@ -118,15 +120,9 @@ class NotificationCounter:
         *,
         need_join: bool = False,
         member_pos: Mapping[str, int] | None = None,
+        read_versions: Mapping[str, int] | None = None,
     ) -> dict[str, ReadState]:
-        floors: dict[str, int] = {}
-        threads: dict[str, dict[str, int]] = {r: {} for r in room_ids}
-        for r in await push_store.read_receipts(conn, user_id, room_ids):
-            if r.thread_id:
-                known = threads[r.room_id].get(r.thread_id, -1)
-                threads[r.room_id][r.thread_id] = max(known, r.stream_pos)
-            else:
-                floors[r.room_id] = max(floors.get(r.room_id, -1), r.stream_pos)
+        receipts = await self._own_receipts(conn, user_id, room_ids, read_versions or {})
         if member_pos is None:
             member_pos = {
                 m.room_id: m.stream_pos
@@ -134,7 +130,7 @@ class NotificationCounter:
             }
         out = {}
         for room_id in room_ids:
-            floor = floors.get(room_id, -1)
+            floor, threads = receipts[room_id]
             joined = 0
             membership = member_pos.get(room_id, 0)
             if need_join or floor < membership:
@@ -149,7 +145,44 @@ class NotificationCounter:
                     if len(self._joins) >= CACHE_SIZE:
                         self._joins.clear()
                     self._joins[(user_id, room_id)] = (membership, joined)
-            out[room_id] = ReadState(max(floor, joined), joined, threads[room_id], membership)
+            out[room_id] = ReadState(max(floor, joined), joined, threads, membership)
+        return out
+
+    async def _own_receipts(
+        self,
+        conn: AsyncConnection,
+        user_id: str,
+        room_ids: Sequence[str],
+        versions: Mapping[str, int],
+    ) -> dict[str, tuple[int, Mapping[str, int]]]:
+        """Per room: the user's unthreaded read receipt (-1 without one) and their thread
+        receipts. ``versions``: the latest position of the user's read receipts in some of
+        the rooms (``store/sync_probe.py``); a room whose version is the one last read here
+        is not read again (every receipt write takes a new position, on any node)."""
+        out: dict[str, tuple[int, Mapping[str, int]]] = {}
+        unknown = []
+        for room_id in room_ids:
+            version = versions.get(room_id)
+            seen = self._receipts.get((user_id, room_id)) if version is not None else None
+            if seen is not None and seen[0] == version:
+                out[room_id] = seen[1:]
+            else:
+                unknown.append(room_id)
+        floors: dict[str, int] = {}
+        threads: dict[str, dict[str, int]] = {r: {} for r in unknown}
+        for r in await push_store.read_receipts(conn, user_id, unknown):
+            if r.thread_id:
+                known = threads[r.room_id].get(r.thread_id, -1)
+                threads[r.room_id][r.thread_id] = max(known, r.stream_pos)
+            else:
+                floors[r.room_id] = max(floors.get(r.room_id, -1), r.stream_pos)
+        for room_id in unknown:
+            out[room_id] = (floors.get(room_id, -1), threads[room_id])
+            version = versions.get(room_id)
+            if version is not None:
+                if len(self._receipts) >= CACHE_SIZE:
+                    self._receipts.clear()
+                self._receipts[(user_id, room_id)] = (version, *out[room_id])
         return out
 
     async def unread(
@@ -160,15 +193,19 @@ class NotificationCounter:
         upto: int,
         member_pos: Mapping[str, int] | None = None,
         window: tuple[int, Mapping[str, list[StoredEvent]]] | None = None,
+        read_versions: Mapping[str, int] | None = None,
     ) -> dict[str, RoomUnread]:
         """Unread counts of the user's joined rooms, as of stream position ``upto``
         (``member_pos``: the user's membership event per room, if the caller has them;
         ``window``: ``(after, events)``, all events of some rooms after ``after`` up to
-        ``upto``, oldest first, which the caller has read already)."""
+        ``upto``, oldest first, which the caller has read already; ``read_versions``: see
+        ``_own_receipts``)."""
         if not room_ids:
             return {}
         rules = await self._rules.user_rules(conn, user_id)
-        states = await self._read_states(conn, user_id, room_ids, member_pos=member_pos)
+        states = await self._read_states(
+            conn, user_id, room_ids, member_pos=member_pos, read_versions=read_versions
+        )
         out: dict[str, RoomUnread] = {}
         for room_id in room_ids:
             state = states[room_id]

@@ -73,6 +73,7 @@ class _Window:
     typing_now: int
     now_ms: int
     changed: sync_probe.Changed = sync_probe.EVERYTHING  # the per-user kinds worth reading
+    opening: sync_probe.Opening | None = None  # an incremental sync's first read
     hold: Hold = NO_HOLD  # what conditional access withheld and released (set while building)
     # Per joined room whose timeline came whole: every event in (after, upto], oldest first
     # (the unread counts scan the same events and need not read them again).
@@ -141,12 +142,15 @@ class SyncService:
         user, device = req.requester.user_id, req.requester.device_id
         after = None if req.since is None or req.full_state else req.since.pos
         async with self._db.read(quick=True) as conn:
-            changed = sync_probe.EVERYTHING
+            opening = None
             if after is None:
                 upto = await self._db.current_position(conn)
-            else:  # incremental: one statement reads P and says which kinds to read
-                upto, changed = await sync_probe.changed(conn, user, device, after)
-            w = _Window(conn, req, after, upto, typing_now, self._clock.now_ms(), changed)
+            else:  # incremental: one statement reads P, the user's rooms, and what to read
+                opening = await sync_probe.open_window(conn, user, device, after)
+                upto = opening.pos
+            changed = opening.changed if opening is not None else sync_probe.EVERYTHING
+            now = self._clock.now_ms()
+            w = _Window(conn, req, after, upto, typing_now, now, changed, opening)
             body = await self._rooms_and_data(w)
             e2ee = await e2ee_sections(conn, user, device, req.since, upto, w.changed)
         if w.hold.unsaved and self._gate is not None:
@@ -175,10 +179,10 @@ class SyncService:
     async def _rooms_and_data(self, w: _Window) -> dict[str, Any]:
         user = w.req.requester.user_id
         room_filter = w.req.filter.room
+        opening = w.opening
+        found = opening.memberships if opening else await event_store.memberships_of(w.conn, user)
         memberships = [
-            m
-            for m in await event_store.memberships_of(w.conn, user)
-            if m.stream_pos <= w.upto and room_allowed(room_filter, m.room_id)
+            m for m in found if m.stream_pos <= w.upto and room_allowed(room_filter, m.room_id)
         ]
         data: list[AccountData] = []
         if w.changed.account_data:
@@ -202,9 +206,10 @@ class SyncService:
             active = set(joined_ids)
             receipts = await data_store.receipts_since(w.conn, joined_ids, 0, w.upto)
         else:
-            assert w.after is not None
-            active = await event_store.rooms_with_events_since(w.conn, joined_ids, w.after, w.upto)
-            receipts = await data_store.receipts_since(w.conn, joined_ids, w.after, w.upto)
+            assert w.after is not None and opening is not None
+            active = {r for r in joined_ids if r in opening.with_events}
+            with_receipts = [r for r in joined_ids if r in opening.with_receipts]
+            receipts = await data_store.receipts_since(w.conn, with_receipts, w.after, w.upto)
             # A room joined since the last sync comes with everything, like in an initial sync.
             # (A join -> join change, such as a new display name, is not a new stay.)
             rejoined = [m.room_id for m in joined if await self._stay_began_after(w, m)]
@@ -243,6 +248,7 @@ class SyncService:
                 window=(w.after, w.window) if w.after is not None else None,
                 rules_may_have_changed=w.initial
                 or any(i.type == "m.push_rules" for i in global_data),
+                read_versions=opening.read_versions if opening is not None else None,
             )
             global_data = await self._extras.global_account_data(
                 w.conn, user, w.initial, global_data

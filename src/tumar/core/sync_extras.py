@@ -34,6 +34,7 @@ class SyncExtras:
         member_pos: dict[str, int],
         rules_may_have_changed: bool,
         window: tuple[int, Mapping[str, list[StoredEvent]]] | None = None,
+        read_versions: Mapping[str, int] | None = None,
     ) -> None:
         """``unread_notifications`` on every joined room in the answer; with
         ``split_threads`` (the filter's ``unread_thread_notifications``) the main timeline's
@@ -41,10 +42,14 @@ class SyncExtras:
         user's membership event per joined room (the sync has them already);
         ``rules_may_have_changed``: an initial sync, or ``m.push_rules`` in the window;
         ``window``: ``(after, events)``, every event after ``after`` up to ``upto`` of the
-        rooms the sync read whole, which the counts then need not read again."""
+        rooms the sync read whole, which the counts then need not read again;
+        ``read_versions``: per room, the version of the user's read receipts, when the sync
+        knows it (``store/sync_probe.py``)."""
         if rules_may_have_changed:
             self._push_rules.forget(user_id)
-        unread = await self._counter.unread(conn, user_id, list(join), upto, member_pos, window)
+        unread = await self._counter.unread(
+            conn, user_id, list(join), upto, member_pos, window, read_versions
+        )
         for room_id, section in join.items():
             counts = unread[room_id]
             if split_threads:

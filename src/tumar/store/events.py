@@ -349,26 +349,6 @@ def _timeline_stmt(has_after: bool, has_upto: bool, backwards: bool) -> HotQuery
     return hot
 
 
-_ROOMS_WITH_EVENTS = HotQuery(
-    select(events.c.room_id)
-    .where(
-        events.c.room_id.in_(bindparam("room_ids", expanding=True)),
-        events.c.stream_pos > bindparam("after"),
-        events.c.stream_pos <= bindparam("upto"),
-    )
-    .distinct()
-)
-
-
-async def rooms_with_events_since(
-    conn: AsyncConnection, room_ids: Sequence[str], after: int, upto: int
-) -> set[str]:
-    if not room_ids:
-        return set()
-    params = {"room_ids": list(room_ids), "after": after, "upto": upto}
-    return {r.room_id for r in await _ROOMS_WITH_EVENTS.rows(conn, params)}
-
-
 async def state_before(
     conn: AsyncConnection,
     room_id: str,

@@ -175,6 +175,9 @@ class ReadReceipt:
     stream_pos: int  # of the event the receipt points at
 
 
+READ_RECEIPT_TYPES = ("m.read", "m.read.private")
+"""The receipts that say where a user has read up to (the unread counts)."""
+
 # Read by every /sync (unread counts): built once, as building costs more than running it.
 _READ_RECEIPTS = HotQuery(
     select(receipts.c.room_id, receipts.c.thread_id, events.c.stream_pos)
@@ -182,7 +185,7 @@ _READ_RECEIPTS = HotQuery(
     .where(
         receipts.c.user_id == bindparam("user_id"),
         receipts.c.room_id.in_(bindparam("room_ids", expanding=True)),
-        receipts.c.receipt_type.in_(("m.read", "m.read.private")),
+        receipts.c.receipt_type.in_(READ_RECEIPT_TYPES),
     )
 )
 
