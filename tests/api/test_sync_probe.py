@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from unittest.mock import ANY
 from urllib.parse import quote
 
 import pytest
@@ -241,11 +242,33 @@ async def test_unread_counts_read_the_receipts_again_only_when_they_changed(
 
     path = f"/rooms/{quote(room)}/receipt/m.read/{quote(last)}"
     await api.call("POST", path, user=bob, json={})
-    await api.send(alice, room, "three")
+    last = await api.send(alice, room, "three")
     with statements(services) as seen:
         sync = await api.sync(bob, since)
     assert sync["rooms"]["join"][room]["unread_notifications"]["notification_count"] == 1
     assert _read_receipt_reads(seen) == 1
+    # The same receipt moved on (a write in place, no new row): read again.
+    path = f"/rooms/{quote(room)}/receipt/m.read/{quote(last)}"
+    await api.call("POST", path, user=bob, json={})
+    await api.send(alice, room, "four")
+    with statements(services) as seen:
+        sync = await api.sync(bob, sync["next_batch"])
+    assert sync["rooms"]["join"][room]["unread_notifications"]["notification_count"] == 1
+    assert _read_receipt_reads(seen) == 1
+
+
+async def test_another_users_private_receipt_shows_no_room(api: Api) -> None:
+    alice, bob, room, since = await _pair(api)
+    message = await api.send(alice, room, "hello")
+    since = (await api.sync(bob, since))["next_batch"]
+    path = f"/rooms/{quote(room)}/receipt/m.read.private/{quote(message)}"
+    await api.call("POST", path, user=alice, json={})
+    assert room not in (await api.sync(bob, since))["rooms"]["join"]
+    await api.call("POST", path.replace("m.read.private", "m.read"), user=alice, json={})
+    receipts = (await api.sync(bob, since))["rooms"]["join"][room]["ephemeral"]["events"]
+    assert [e["content"][message] for e in receipts if e["type"] == "m.receipt"] == [
+        {"m.read": {alice.user_id: {"ts": ANY}}}
+    ]
 
 
 async def test_the_opening_lists_the_rooms_and_which_have_news(
@@ -254,11 +277,15 @@ async def test_the_opening_lists_the_rooms_and_which_have_news(
     alice, bob, room, since = await _pair(api)
     quiet = await api.create_room(alice, invite=[bob.user_id])
     await api.join(bob, quiet)
+    older = await api.send(alice, quiet, "before")
     left = await api.create_room(alice, invite=[bob.user_id])
     await api.join(bob, left)
     await api.call("POST", f"/rooms/{quote(left)}/leave", user=bob, json={})
     after = SyncToken.parse((await api.sync(bob, since))["next_batch"]).pos
     await api.send(alice, room, "news")
+    await api.send(alice, left, "not for bob")
+    path = f"/rooms/{quote(quiet)}/receipt/m.read/{quote(older)}"
+    await api.call("POST", path, user=alice, json={})
     loner = await register(api, "loner")
     async with services.db.read() as conn:
         opening = await sync_probe.open_window(conn, bob.user_id, bob.device_id, after)
@@ -270,6 +297,6 @@ async def test_the_opening_lists_the_rooms_and_which_have_news(
         (quiet, "join"),
         (left, "leave"),
     }
-    assert opening.with_events == {room} and opening.with_receipts == frozenset()
-    assert opening.read_versions == {room: 0}
+    assert opening.with_events == {room} and opening.with_receipts == {quiet}
+    assert opening.read_versions == {room: 0, quiet: 0}  # bob has no read receipt of his own
     assert nobody.memberships == [] and nobody.with_events == frozenset()

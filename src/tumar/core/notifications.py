@@ -7,7 +7,8 @@ user's read receipt (or, without one, after they joined) are evaluated against t
 rules, at most ``unread_count_limit`` of them per room: beyond that the counts stop growing
 until the user reads. Results are cached per user and room, keyed by the receipts and the rule
 set, so a later sync only evaluates the events that arrived since (the cache is per node and
-only saves work: it is always re-derived from the database).
+only saves work: it is always re-derived from the database). The user's read receipts are
+read again when their version, which the sync's opening statement gives, has changed.
 
 Threads (MSC3771/MSC3773): an event in a thread is read when the unthreaded receipt or that
 thread's receipt covers it; a main-timeline event when the unthreaded or the ``main`` receipt
@@ -109,8 +110,11 @@ class NotificationCounter:
         self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         # (user, room) -> (position of their membership event, where that stay began)
         self._joins: dict[tuple[str, str], tuple[int, int]] = {}
-        # (user, room) -> (version of their read receipts, unthreaded receipt, thread receipts)
-        self._receipts: dict[tuple[str, str], tuple[int, int, Mapping[str, int]]] = {}
+        # (user, room) -> (version of their read receipts, unthreaded receipt, thread receipts);
+        # least recently used first
+        self._receipts: OrderedDict[tuple[str, str], tuple[int, int, Mapping[str, int]]] = (
+            OrderedDict()
+        )
 
     async def _read_states(
         self,
@@ -166,6 +170,7 @@ class NotificationCounter:
             seen = self._receipts.get((user_id, room_id)) if version is not None else None
             if seen is not None and seen[0] == version:
                 out[room_id] = seen[1:]
+                self._receipts.move_to_end((user_id, room_id))
             else:
                 unknown.append(room_id)
         floors: dict[str, int] = {}
@@ -180,9 +185,10 @@ class NotificationCounter:
             out[room_id] = (floors.get(room_id, -1), threads[room_id])
             version = versions.get(room_id)
             if version is not None:
-                if len(self._receipts) >= CACHE_SIZE:
-                    self._receipts.clear()
                 self._receipts[(user_id, room_id)] = (version, *out[room_id])
+                self._receipts.move_to_end((user_id, room_id))
+        while len(self._receipts) > CACHE_SIZE:
+            self._receipts.popitem(last=False)
         return out
 
     async def unread(

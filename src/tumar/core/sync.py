@@ -217,13 +217,13 @@ class SyncService:
             receipts += await data_store.receipts_since(w.conn, rejoined, 0, w.after)
             active.update(rejoined)
             active.update(r for r in joined_ids if self._typing.changed_since(r, since_typing))
+            receipts = [r for r in receipts if _visible_receipt(r, user)]
             active.update(r.room_id for r in receipts)
             active.update(r for r in room_data if r in set(joined_ids))
         by_room: defaultdict[str, list[Receipt]] = defaultdict(list)
         for receipt in receipts:
-            if receipt.receipt_type == "m.read.private" and receipt.user_id != user:
-                continue
-            by_room[receipt.room_id].append(receipt)
+            if _visible_receipt(receipt, user):
+                by_room[receipt.room_id].append(receipt)
 
         join: dict[str, Any] = {}
         for m in joined:
@@ -488,6 +488,11 @@ def _matches(flt: RoomEventFilter, ev: StoredEvent) -> bool:
         room_id=ev.room_id,
         has_url="url" in ev.content,
     )
+
+
+def _visible_receipt(receipt: Receipt, user: str) -> bool:
+    """Private read receipts are shown to their author only."""
+    return receipt.receipt_type != "m.read.private" or receipt.user_id == user
 
 
 def _data_events(items: list[AccountData]) -> list[dict[str, Any]]:

@@ -192,7 +192,7 @@ class Database:
 
     async def current_position(self, conn: AsyncConnection | None = None) -> int:
         if conn is not None:
-            return int((await _POSITION.rows(conn))[0].pos)  # every /sync reads it
+            return int((await _POSITION.rows(conn))[0].pos)  # every initial /sync reads it
         async with self.read() as c:
             return int((await _POSITION.rows(c))[0].pos)
 

@@ -533,7 +533,7 @@ async def memberships_of(
     *,
     changed_after: int | None = None,
 ) -> list[Membership]:
-    if memberships is None and changed_after is None:  # every /sync: built once
+    if memberships is None and changed_after is None:  # every initial /sync: built once
         found = await _MEMBERSHIPS.rows(conn, {"user_id": user_id})
         return [Membership(r.room_id, r.membership, r.event_id, r.stream_pos) for r in found]
     query = select(

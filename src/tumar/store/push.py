@@ -178,7 +178,7 @@ class ReadReceipt:
 READ_RECEIPT_TYPES = ("m.read", "m.read.private")
 """The receipts that say where a user has read up to (the unread counts)."""
 
-# Read by every /sync (unread counts): built once, as building costs more than running it.
+# Read by /sync for the unread counts when the receipts' version changed: built once.
 _READ_RECEIPTS = HotQuery(
     select(receipts.c.room_id, receipts.c.thread_id, events.c.stream_pos)
     .join(events, events.c.event_id == receipts.c.event_id)

@@ -127,13 +127,17 @@ _FLAGS = _upto_is_position(
 
 
 def _joined_room_has_rows(table: Any) -> ColumnElement[bool]:
-    """The membership row is a join, and ``table`` has rows of its room in (after, P]."""
+    """The membership row is a join, and ``table`` has rows of its room in (after, P] that
+    the user may see (another's private read receipt is not for them)."""
     c, member = table.c, current_state.c
     rows = exists().where(
         c.room_id == member.room_id,
         c.stream_pos > bindparam("after"),
         c.stream_pos <= _FLAGS.c.pos,
     )
+    if table is receipts:
+        private = and_(c.receipt_type == "m.read.private", c.user_id != bindparam("user_id"))
+        rows = rows.where(~private)
     return and_(member.membership == "join", rows)
 
 

@@ -102,6 +102,10 @@ async def account_data_since(
 
 
 async def put_receipt(conn: AsyncConnection, r: Receipt) -> None:
+    """Store a receipt at ``r.stream_pos``, which must be a newly allocated position: the
+    latest position of a user's receipts in a room is the version by which the unread counts
+    know their cached receipts still hold (``store/sync_probe.py``); receipts are never
+    deleted."""
     key = (
         (receipts.c.room_id == r.room_id)
         & (receipts.c.receipt_type == r.receipt_type)
