@@ -217,8 +217,7 @@ class SyncService:
             receipts += await data_store.receipts_since(w.conn, rejoined, 0, w.after)
             active.update(rejoined)
             active.update(r for r in joined_ids if self._typing.changed_since(r, since_typing))
-            receipts = [r for r in receipts if _visible_receipt(r, user)]
-            active.update(r.room_id for r in receipts)
+            active.update(r.room_id for r in receipts if _visible_receipt(r, user))
             active.update(r for r in room_data if r in set(joined_ids))
         by_room: defaultdict[str, list[Receipt]] = defaultdict(list)
         for receipt in receipts:
