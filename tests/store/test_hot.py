@@ -23,6 +23,7 @@ from sqlalchemy import (
     text,
     type_coerce,
 )
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.exc import DBAPIError
 
 from tests.support.statements import on_statement
@@ -176,6 +177,58 @@ async def test_a_hot_read_keeps_the_transaction_snapshot(services: Services) -> 
     async with services.db.read(quick=True) as conn:
         await services.db.current_position(conn)
         assert [r.type for r in await _SINCE.rows(conn, params)] == ["x", "new"]
+
+
+async def test_a_read_without_snapshot_runs_on_the_driver_with_no_transaction(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``read(snapshot=False)``, the token lookup's: on PostgreSQL no BEGIN and no ROLLBACK,
+    and each statement sees what was committed before it; SQLite keeps its snapshot."""
+    await _fill(services)
+    began: list[object] = []
+    start = AsyncAdapt_asyncpg_connection._start_transaction
+
+    async def counted(adapter: Any) -> None:
+        began.append(adapter)
+        await start(adapter)  # type: ignore[no-untyped-call]
+
+    detours: list[object] = []
+    plain_path = HotQuery._through_sqlalchemy
+
+    async def detour(query: HotQuery, conn: Any, params: Any) -> Any:
+        detours.append(query)
+        return await plain_path(query, conn, params)
+
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", counted)
+    monkeypatch.setattr(HotQuery, "_through_sqlalchemy", detour)
+    params = {"user_id": "@a:t", "rooms": ["!1", "!5"], "after": 0}
+    async with services.db.read(quick=True, snapshot=False) as conn:
+        assert conn.sync_connection is not None
+        reader = conn.sync_connection.connection.dbapi_connection
+        assert [r.type for r in await _SINCE.rows(conn, params)] == ["x"]
+        async with services.db.write() as other:
+            await other.execute(
+                insert(account_data).values(
+                    user_id="@a:t", room_id="!5", type="new", content="{}", stream_pos=20
+                )
+            )
+        seen = [r.type for r in await _SINCE.rows(conn, params)]
+    assert detours == []
+    if services.db.is_sqlite:
+        assert seen == ["x"]
+    else:
+        assert seen == ["x", "new"]
+        assert reader not in began  # (the write's connection began, through SQLAlchemy)
+    # The connection goes back to the pool in its usual isolation: the next read has a snapshot.
+    async with services.db.read(quick=True) as conn:
+        before = await _SINCE.rows(conn, params)
+        async with services.db.write() as other:
+            await other.execute(
+                insert(account_data).values(
+                    user_id="@a:t", room_id="!1", type="later", content="{}", stream_pos=21
+                )
+            )
+        assert await _SINCE.rows(conn, params) == before
 
 
 async def test_nul_is_refused_and_errors_keep_their_types(services: Services) -> None:

@@ -76,7 +76,7 @@ class PresenceService:
         recent = self._recent.get(user)
         if recent is not None and recent[0] == state and now - recent[1] < TOUCH_EVERY_MS:
             return
-        async with self._db.read(quick=True) as conn:
+        async with self._db.read(quick=True, snapshot=False) as conn:
             current = await presence_store.get(conn, user)
         if current is not None and current.state == state:
             if now - current.last_active_ts >= TOUCH_EVERY_MS:

@@ -13,9 +13,10 @@ transaction:
 
 - on SQLite, when the connection is inline (``Database.read(quick=True)``,
   ``store/sqlite_driver.py``): on the sqlite3 connection, on the loop's thread;
-- on PostgreSQL, inside a transaction: ``fetch`` on asyncpg's connection, with asyncpg's own
-  prepared-statement cache; when the hot statement is the transaction's first, it sends the
-  BEGIN that SQLAlchemy would have sent with it (``_asyncpg_began``);
+- on PostgreSQL, inside a transaction or in autocommit (``Database.read(snapshot=False)``):
+  ``fetch`` on asyncpg's connection, with asyncpg's own prepared-statement cache; when the
+  hot statement is a transaction's first, it sends the BEGIN that SQLAlchemy would have sent
+  with it (``_asyncpg_ready``);
 - otherwise through SQLAlchemy as before. When SQLite raises, or asyncpg's connection fails,
   the statement runs again through SQLAlchemy (a read has no effect to repeat), so errors
   keep their usual types and a connection that died is invalidated as SQLAlchemy does it;
@@ -109,7 +110,7 @@ class HotQuery:
             finally:
                 cursor.close()
             return self._convert(conn, fetched)
-        if 0 in lengths or not (sync.in_transaction() and await _asyncpg_began(sync, driver)):
+        if 0 in lengths or not await _asyncpg_ready(sync, driver):
             return await self._through_sqlalchemy(conn, params)
         sql, args = self._bound(conn, lengths, params)
         try:
@@ -197,8 +198,9 @@ class HotQuery:
         return out
 
 
-async def _asyncpg_began(sync: Connection, driver: Any) -> bool:
-    """Whether ``driver`` is SQLAlchemy's asyncpg connection and in its transaction. SQLAlchemy
+async def _asyncpg_ready(sync: Connection, driver: Any) -> bool:
+    """Whether ``driver`` is SQLAlchemy's asyncpg connection, and either in autocommit (no
+    transaction: ``Database.read(snapshot=False)``) or in its transaction. SQLAlchemy
     sends the BEGIN with the first statement of a transaction; when that statement is a hot
     one, the BEGIN is sent here the same way (the connection's isolation level, read-only and
     deferrable settings), so that the statement itself can skip SQLAlchemy's execution path.
@@ -211,9 +213,11 @@ async def _asyncpg_began(sync: Connection, driver: Any) -> bool:
     SQLAlchemy's error for a lost connection, which the app answers with 503."""
     if not isinstance(driver, AsyncAdapt_asyncpg_connection):
         return False
+    if driver.isolation_level == "autocommit":
+        return driver._transaction is None
+    if not sync.in_transaction():
+        return False
     if driver._transaction is None:
-        if driver.isolation_level == "autocommit":
-            return False
         try:
             await driver._start_transaction()  # type: ignore[no-untyped-call]
         except Exception as error:
