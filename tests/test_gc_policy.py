@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from tumar.gc_policy import NEVER, FullCollections
+from tumar.gc_policy import NEVER, FullCollections, quiet_moment
 
 
 class _Node:
@@ -77,3 +78,40 @@ async def test_run_collects_every_interval_until_uninstalled(policy: FullCollect
     assert policy.collections >= 2
     policy.uninstall()
     await asyncio.wait_for(task, 1)  # the loop ends once the policy is undone
+
+
+async def _hold_the_loop(steps: int, events: list[str]) -> None:
+    for _ in range(steps):
+        time.sleep(0.03)  # noqa: ASYNC251 (a step that holds the loop, as a burst does)
+        await asyncio.sleep(0)
+    events.append("quiet")
+
+
+async def test_the_collection_waits_for_a_quiet_loop(
+    policy: FullCollections, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the loop is busy the timed collection waits, and runs once it is quiet: here the
+    interval is over at 0.4 s, the loop busy until 0.6 s, and the wait could last to 0.8 s."""
+    policy.interval_s = 0.4
+    events: list[str] = []
+    monkeypatch.setattr(FullCollections, "collect", lambda _self: events.append("collected") or 0)
+    policy.install()
+    task = asyncio.create_task(policy.run())
+    await _hold_the_loop(20, events)  # 0.6 s
+    for _ in range(300):
+        if "collected" in events:
+            break
+        await asyncio.sleep(0.01)
+    policy.uninstall()
+    await asyncio.wait_for(task, 2)
+    assert events[:2] == ["quiet", "collected"]
+
+
+async def test_a_loop_that_never_quietens_is_collected_after_the_limit() -> None:
+    events: list[str] = []
+    holder = asyncio.create_task(_hold_the_loop(30, events))  # 0.9 s
+    await asyncio.sleep(0)
+    assert not await quiet_moment(0.1)
+    assert events == []  # it gave up while the loop was still busy
+    await holder
+    assert await quiet_moment(0.1)

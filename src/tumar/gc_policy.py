@@ -17,7 +17,10 @@ for its oldest generation), ``tumar serve``:
    about 100,000 objects no later collection needs to visit again, ``gc.freeze``);
 2. keeps CPython's automatic collections of the two young generations, which are cheap;
 3. never lets CPython start a full collection itself, and runs one every interval from the
-   event loop instead, timed (``tumar_gc_last_full_pause_seconds`` on ``/metrics``).
+   event loop instead, timed (``tumar_gc_last_full_pause_seconds`` on ``/metrics``);
+4. puts each of those off while the loop is busy (a burst of woken long-polls: a 50 ms sleep
+   oversleeps by ``QUIET_LAG_S`` or more), by at most another interval, so that the pause
+   falls between bursts rather than in the middle of a notification's delivery.
 
 The cost: garbage that only a full collection finds (reference cycles that outlived the
 young generations) waits up to one interval, and cycles among the frozen start-up objects
@@ -35,6 +38,9 @@ from dataclasses import dataclass
 
 NEVER = 2**30
 """A threshold for the oldest generation that the count of young collections never reaches."""
+PROBE_S = 0.05
+QUIET_LAG_S = 0.005
+"""The loop counts as quiet when a ``PROBE_S`` sleep wakes less than this late."""
 
 
 @dataclass(slots=True)
@@ -75,10 +81,27 @@ class FullCollections:
         return found
 
     async def run(self) -> None:
-        """Collect every ``interval_s`` until cancelled (only while installed)."""
+        """Collect every ``interval_s`` until cancelled (only while installed), each time at
+        the loop's next quiet moment within another ``interval_s``."""
         while self.installed:
             await asyncio.sleep(self.interval_s)
-            self.collect()
+            await quiet_moment(self.interval_s)
+            if self.installed:
+                self.collect()
+
+
+async def quiet_moment(limit_s: float) -> bool:
+    """Return once the event loop is not busy (whether it was), or after about ``limit_s``."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + limit_s
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(PROBE_S)
+        woke = loop.time()
+        if woke - asked - PROBE_S < QUIET_LAG_S:
+            return True
+        if woke >= give_up:
+            return False
 
 
 PROCESS = FullCollections(0.0)
