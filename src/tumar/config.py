@@ -405,17 +405,18 @@ class Settings(BaseSettings):
     session_cache_seconds: float | None = Field(None, ge=0, le=300)
     """How long a node keeps what it read of an access token (owner, device, suspended), so a
     request does not read the database to authenticate (0: read every time). Empty (the
-    default): 10 s on a single node with the in-process bus, where logout, device deletion,
-    deactivation and suspension drop the entry synchronously; 0 with ``redis_url``, so a
-    logout answered on one node holds on every node at once. Set explicitly with Redis, a
-    revoked token may still work on other nodes for the bus delay (milliseconds), and the cache
-    is not used while a node has lost Redis."""
+    default): 300 s. A logout, device deletion, deactivation or suspension drops the entries
+    at once on the node that answered it and, through the bus, on the others; every node also
+    reads the table of such changes each second (``core/session_watch.py``), which covers a
+    doorbell lost on its way through Redis and a command-line process, so a revoked token
+    works nowhere a second after its commit. A node that cannot read that table, or has lost
+    Redis, does not use its cache."""
 
     @property
     def effective_session_cache_seconds(self) -> float:
         if self.session_cache_seconds is not None:
             return self.session_cache_seconds
-        return 0.0 if self.redis_url else 10.0
+        return 300.0
 
     # ---- operations: health, metrics, logs, graceful drain (issue 9; docs/deploy.md) ----
 
@@ -442,8 +443,9 @@ class Settings(BaseSettings):
     out of rotation first. 0: stop accepting at once."""
 
     gc_full_interval_seconds: float = Field(30.0, ge=0, le=3600)
-    """``tumar serve`` runs Python's full garbage collection this often, from the event loop,
-    instead of when CPython's own rule says (``tumar/gc_policy.py``); 0: CPython's rule."""
+    """``tumar serve`` runs Python's full garbage collection this often, from the event loop
+    at its next quiet moment (within another interval), instead of when CPython's own rule
+    says (``tumar/gc_policy.py``); 0: CPython's rule."""
 
     @field_validator("metrics_allow")
     @classmethod

@@ -1,12 +1,14 @@
 """The per-node cache of access tokens (``session_cache_seconds``): a request does not read the
 database to know who sent it, yet logout, device deletion, deactivation and suspension take
-effect at once, on this node and, through the bus, on every other."""
+effect at once, on this node and, through the bus, on every other; and within a second
+through the session watch (``core/session_watch.py``) where no doorbell arrives."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import pytest
 from sqlalchemy import update
 
 from tests.support.harness import Api, User
@@ -14,9 +16,11 @@ from tumar.app import build_app
 from tumar.bus.base import Doorbell
 from tumar.bus.local import LocalBus
 from tumar.config import Settings
+from tumar.core import session_watch
 from tumar.core.accounts import hash_token
 from tumar.core.directory import cli_actor
 from tumar.core.services import Services, build_services
+from tumar.store import session_changes
 from tumar.store.accounts import TokenOwner
 from tumar.store.schema import users
 
@@ -89,13 +93,90 @@ async def test_logout_on_one_node_refuses_the_token_on_the_other(settings: Setti
 async def test_without_the_doorbell_the_other_node_would_trust_its_cache(
     settings: Settings,
 ) -> None:
-    """The control for the test above: what makes node B refuse is the bus, not a re-read."""
+    """The control for the test above: what makes node B refuse is the bus, not a re-read
+    (B's session watch reads only when told, here: see the next test)."""
     async with nodes(settings, shared_bus=False) as (a, b):
+        await services(b).accounts.session_watch.stop()
+        await services(b).accounts.session_watch.poll()
         alice = await a.register("alice")
         await whoami(b, alice)
         await a.call("POST", "/logout", user=alice, json={})
         await a.error("GET", "/account/whoami", 401, "M_UNKNOWN_TOKEN", user=alice)
-        await whoami(b, alice)  # until session_cache_seconds pass
+        await whoami(b, alice)  # until B's session watch reads the change
+
+
+async def test_a_change_whose_doorbell_was_lost_reaches_the_cache_at_the_next_reading(
+    settings: Settings,
+) -> None:
+    """A lost doorbell, or a command-line process that cannot ring the server's bus: the
+    session watch's next reading (every second) drops the sessions all the same."""
+    async with nodes(settings, shared_bus=False) as (a, b):
+        watch = services(b).accounts.session_watch
+        await watch.stop()
+        await watch.poll()
+        alice = await a.register("alice")
+        phone = await a.login(alice.user_id)
+        bob = await a.register("bob")
+        for user in (alice, phone, bob):
+            await whoami(b, user)
+        await a.call("POST", "/logout", user=alice, json={})
+        await whoami(b, alice)  # cached, and no doorbell came
+        await watch.poll()
+        await b.error("GET", "/account/whoami", 401, "M_UNKNOWN_TOKEN", user=alice)
+        await whoami(b, phone)  # her other session and bob's stay cached and valid
+        await whoami(b, bob)
+        admin = services(a).account_admin
+        await admin.do_set_user_suspended(cli_actor(), alice.user_id, True)
+        await whoami(b, phone)
+        await watch.poll()
+        await b.error("GET", "/account/whoami", 401, "M_USER_LOCKED", user=phone)
+        await admin.do_set_user_suspended(cli_actor(), alice.user_id, False)
+        await watch.poll()
+        await whoami(b, phone)
+        await services(a).accounts.do_delete_devices(alice.user_id, [phone.device_id])
+        await watch.poll()
+        await b.error("GET", "/account/whoami", 401, "M_UNKNOWN_TOKEN", user=phone)
+
+
+async def test_a_node_whose_session_watch_fails_reads_every_token(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await api.register("alice")
+    await whoami(api, alice)
+    watch = services(api).accounts.session_watch
+    await watch.stop()
+
+    async def broken(*_args: object) -> list[tuple[int, str]]:
+        raise OSError("the database is away")
+
+    monkeypatch.setattr(session_watch.store, "since", broken)
+    with pytest.raises(OSError):
+        await watch.poll()
+    assert not watch.fresh
+    assert services(api).accounts.sessions.get(hash_token(alice.token)) is None  # forgotten
+    async with services(api).db.write() as conn:  # behind the cache's back
+        await conn.execute(
+            update(users).where(users.c.user_id == alice.user_id).values(suspended=True)
+        )
+    await api.error("GET", "/account/whoami", 401, "M_USER_LOCKED", user=alice)
+    monkeypatch.undo()
+    await watch.poll()
+    assert watch.fresh
+
+
+async def test_old_session_changes_are_pruned(api: Api) -> None:
+    db = services(api).db
+    async with db.write() as conn:
+        for pos, ts in ((10_001, 1_000), (10_002, 5_000), (10_003, 9_000)):
+            await session_changes.add(conn, f"@u{pos}:t", pos, ts)
+    async with db.write() as conn:
+        await session_changes.prune(conn, 5_000)
+    async with db.read() as conn:
+        assert await session_changes.since(conn, 0) == [
+            (10_002, "@u10002:t"),
+            (10_003, "@u10003:t"),
+        ]
+        assert await session_changes.latest(conn) == 10_003
 
 
 async def test_suspension_locks_cached_tokens_at_once_on_every_node(settings: Settings) -> None:
@@ -138,14 +219,14 @@ async def test_cache_off_reads_every_time(settings: Settings) -> None:
         await b.error("GET", "/account/whoami", 401, "M_UNKNOWN_TOKEN", user=alice)
 
 
-def test_the_cache_is_off_by_default_with_redis(settings: Settings) -> None:
-    """Several nodes: a logout answered on one node must hold on every node at once, which a
-    doorbell still on its way through Redis cannot promise."""
-    assert settings.effective_session_cache_seconds == 10
+def test_the_cache_keeps_a_token_five_minutes_by_default(settings: Settings) -> None:
+    """The session watch bounds a missed revocation to a second, with or without Redis; the
+    time limit is the last bound."""
+    assert settings.effective_session_cache_seconds == 300
     redis = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    assert redis.effective_session_cache_seconds == 0
-    opted_in = redis.model_copy(update={"session_cache_seconds": 3})
-    assert opted_in.effective_session_cache_seconds == 3
+    assert redis.effective_session_cache_seconds == 300
+    chosen = redis.model_copy(update={"session_cache_seconds": 3})
+    assert chosen.effective_session_cache_seconds == 3
 
 
 class _DeafBus(LocalBus):

@@ -123,6 +123,7 @@ class AccountAdmin:
             return AccountState(user.user_id, person_id, suspended, False, False)
         now = self._clock.now_ms()
         await account_store.update_user(conn, user.user_id, suspended=suspended)
+        await self._accounts.note_sessions_changed(conn, user.user_id)
         await audit.record(
             conn, author, now, "account.suspend" if suspended else "account.restore", "user",
             user.user_id, org_code=holder.org_code if holder else None,

@@ -21,11 +21,13 @@ from tumar.core.passwords import Passwords
 from tumar.core.ratelimit import RateLimiter
 from tumar.core.requester import Requester
 from tumar.core.session_cache import SessionCache
+from tumar.core.session_watch import SessionWatch
 from tumar.errors import MatrixError, forbidden, not_found, user_locked
 from tumar.ids import UserId, new_device_id, valid_new_localpart
 from tumar.store import accounts as account_store
 from tumar.store import activation as activation_store
 from tumar.store import events as event_store
+from tumar.store import session_changes
 from tumar.store.accounts import Device, User
 from tumar.store.db import Database
 
@@ -68,6 +70,7 @@ class AccountService:
         self.policy = policy or PasswordPolicy(settings)
         self._last_seen = LastSeen(db, clock)
         self.sessions = SessionCache(clock, settings.effective_session_cache_seconds)
+        self.session_watch = SessionWatch(db, self.sessions, clock)
         if bus is not None:
             bus.subscribe(self.sessions.on_doorbell)
 
@@ -78,6 +81,7 @@ class AccountService:
         messages; returns the device-list doorbell to ring after commit."""
         existing = {d.device_id for d in await account_store.list_devices(conn, user_id)}
         await account_store.delete_devices(conn, user_id, device_ids)
+        await self.note_sessions_changed(conn, user_id)
         gone = sorted(existing.intersection(device_ids))
         return await forget_devices(self._db, conn, user_id, gone)
 
@@ -85,9 +89,16 @@ class AccountService:
         if bell is not None and self._bus is not None:
             await self._bus.publish(bell)
 
+    async def note_sessions_changed(self, conn: AsyncConnection, user_id: str) -> None:
+        """In a transaction that ends or changes the user's sessions: the row every node's
+        session watch reads (``core/session_watch.py``), whichever process commits it."""
+        pos = await self._db.allocate_positions(conn)
+        await session_changes.add(conn, user_id, pos, self._clock.now_ms())
+
     async def sessions_changed(self, user_id: str) -> None:
         """After a commit that ended or changed the user's sessions (logout, device deletion,
-        deactivation, suspension): every node drops what it cached of them."""
+        deactivation, suspension; its transaction called :meth:`note_sessions_changed`):
+        every node drops what it cached of them, at once where the doorbell reaches."""
         self.sessions.drop_users((user_id,))
         await self._ring(Doorbell(position=0, users=frozenset(), sessions=frozenset({user_id})))
 
@@ -107,12 +118,13 @@ class AccountService:
         """The token's owner. A suspended account's tokens stay valid but answer 401
         ``M_USER_LOCKED`` (soft logout) except where ``allow_suspended`` (logging out)."""
         token_hash = hash_token(token)
-        # A node that lost the bus may miss a logout elsewhere: read while it is away.
-        trusted = self._bus is None or self._bus.connected
+        # A node that lost the bus, or cannot read the session changes, may miss a logout
+        # elsewhere: read while it is so.
+        trusted = self.session_watch.fresh and (self._bus is None or self._bus.connected)
         owner = self.sessions.get(token_hash) if trusted else None
         if owner is None:
             epoch = self.sessions.epoch
-            async with self._db.read(quick=True) as conn:  # one indexed read
+            async with self._db.read(quick=True, snapshot=False) as conn:  # one indexed read
                 owner = await account_store.token_owner(conn, token_hash)
             if owner is not None:
                 self.sessions.put(token_hash, owner, epoch)

@@ -3,9 +3,11 @@ know who sent it.
 
 Every writer that ends or changes sessions (logout, device deletion, deactivation, suspension,
 password change that logs out devices) publishes ``Doorbell.sessions`` naming the user after
-its commit; every node drops the user's entries at once. The time limit
-(``session_cache_seconds``) bounds what a missed doorbell can cost, and covers writers that
-cannot reach this node's bus (a command-line process on a node without Redis).
+its commit; every node drops the user's entries at once. The same writers add a row to
+``session_changes`` in their transaction, which every node reads each second
+(``core/session_watch.py``): that covers a lost doorbell and writers that cannot reach this
+node's bus (a command-line process). The time limit (``session_cache_seconds``) is the last
+bound.
 
 A lookup that read the database before such a drop must not put its stale answer back: every
 drop moves an epoch, and ``put`` keeps an answer only when the epoch is still the one seen
@@ -62,12 +64,16 @@ class SessionCache:
             for token_hash in self._tokens_of.pop(user, ()):
                 self._by_token.pop(token_hash, None)
 
+    def clear(self) -> None:
+        """Forget every session (the node may have missed some changes)."""
+        self.epoch += 1
+        self._by_token.clear()
+        self._tokens_of.clear()
+
     def on_doorbell(self, bell: Doorbell) -> None:
         if bell.wake_all:
             # The node may have missed doorbells (Redis was away): forget every session.
-            self.epoch += 1
-            self._by_token.clear()
-            self._tokens_of.clear()
+            self.clear()
         elif bell.sessions:
             self.drop_users(bell.sessions)
 

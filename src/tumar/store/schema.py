@@ -56,6 +56,17 @@ access_tokens = Table(
     Index("access_tokens_user", "user_id", "device_id"),
 )
 
+# Users whose sessions ended or changed (logout, device deletion, deactivation, suspension),
+# at a stream position each: every node reads the new rows every second and drops what its
+# session cache holds of them (core/session_watch.py), whoever wrote them.
+session_changes = Table(
+    "session_changes",
+    metadata,
+    Column("pos", BigInteger, primary_key=True),
+    Column("user_id", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+)
+
 registration_tokens = Table(
     "registration_tokens",
     metadata,
