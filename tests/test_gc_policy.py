@@ -114,4 +114,13 @@ async def test_a_loop_that_never_quietens_is_collected_after_the_limit() -> None
     assert not await quiet_moment(0.1)
     assert events == []  # it gave up while the loop was still busy
     await holder
-    assert await quiet_moment(0.1)
+    assert await quiet_moment(5.0)  # quiet now: at the first probe, on any but a stalled machine
+
+
+async def test_a_quiet_moment_comes_when_the_loop_quietens() -> None:
+    events: list[str] = []
+    holder = asyncio.create_task(_hold_the_loop(10, events))  # 0.3 s
+    await asyncio.sleep(0)
+    assert await quiet_moment(30.0)  # not the limit: the loop quietened
+    assert events == ["quiet"]
+    await holder

@@ -408,9 +408,10 @@ class Settings(BaseSettings):
     default): 300 s. A logout, device deletion, deactivation or suspension drops the entries
     at once on the node that answered it and, through the bus, on the others; every node also
     reads the table of such changes each second (``core/session_watch.py``), which covers a
-    doorbell lost on its way through Redis and a command-line process, so a revoked token
-    works nowhere a second after its commit. A node that cannot read that table, or has lost
-    Redis, does not use its cache."""
+    doorbell lost on its way through Redis and a command-line process: a revoked token works
+    nowhere a second after its commit when the nodes keep up, and never more than 3 s after
+    (a node whose last reading began longer ago, or that has lost Redis, does not use its
+    cache)."""
 
     @property
     def effective_session_cache_seconds(self) -> float:

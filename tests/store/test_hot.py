@@ -219,7 +219,10 @@ async def test_a_read_without_snapshot_runs_on_the_driver_with_no_transaction(
     else:
         assert seen == ["x", "new"]
         assert reader not in began  # (the write's connection began, through SQLAlchemy)
-    # The connection goes back to the pool in its usual isolation: the next read has a snapshot.
+    # The connection goes back to the pool in its usual isolation (a write on it is one
+    # transaction again), and the next read has a snapshot.
+    if not services.db.is_sqlite:
+        assert reader.isolation_level != "autocommit"
     async with services.db.read(quick=True) as conn:
         before = await _SINCE.rows(conn, params)
         async with services.db.write() as other:

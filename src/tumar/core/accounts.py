@@ -81,9 +81,12 @@ class AccountService:
         messages; returns the device-list doorbell to ring after commit."""
         existing = {d.device_id for d in await account_store.list_devices(conn, user_id)}
         await account_store.delete_devices(conn, user_id, device_ids)
-        await self.note_sessions_changed(conn, user_id)
         gone = sorted(existing.intersection(device_ids))
-        return await forget_devices(self._db, conn, user_id, gone)
+        bell = await forget_devices(self._db, conn, user_id, gone)
+        # Last: the stream counter's lock after the key rows', in the order a key upload
+        # takes them (the other order could deadlock with a concurrent upload).
+        await self.note_sessions_changed(conn, user_id)
+        return bell
 
     async def _ring(self, bell: Doorbell | None) -> None:
         if bell is not None and self._bus is not None:

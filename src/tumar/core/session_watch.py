@@ -6,7 +6,8 @@ nodes; but a doorbell can be lost (Redis is treated as lossy), and a command-lin
 cannot ring a running server's in-process bus. So every such change is also a row of
 ``session_changes``, written in the change's own transaction
 (``AccountService.note_sessions_changed``), and each node reads the new rows every
-``WATCH_INTERVAL_S`` and drops their users' entries.
+``WATCH_INTERVAL_S`` and drops their users' entries: within a second when the node keeps up,
+never later than ``TRUST_S``.
 
 The cache answers only while the last successful reading is at most ``TRUST_S`` old: a node
 that cannot read the table (the database is away, the loop is stalled) reads every token
@@ -29,11 +30,13 @@ from tumar.store.db import Database
 log = logging.getLogger(__name__)
 
 WATCH_INTERVAL_S = 1.0
-"""How often each node reads the new session changes: the longest a revocation written
-elsewhere (another node whose doorbell was lost, a command-line process) may take to reach
-this node's cache."""
+"""How often each node reads the new session changes: about how long a revocation written
+elsewhere (another node whose doorbell was lost, a command-line process) takes to reach this
+node's cache, when the node keeps up."""
 TRUST_S = 3.0
-"""The cache answers only while the last successful reading is at most this old."""
+"""The cache answers only while the last successful reading began at most this long ago: the
+longest a revocation can take to reach this node's cache when a reading is late (it waits
+for a pooled connection like any request, during a burst of woken long-polls)."""
 KEEP_MS = 3_600_000
 """Rows older than an hour are pruned; nodes read them within seconds."""
 PRUNE_EVERY_S = 600.0
@@ -47,6 +50,7 @@ class SessionWatch:
         self._after: int | None = None  # the last position read
         self._read_at = -math.inf
         self._pruned_at = -math.inf
+        self._last = 0.0  # when the last reading of the loop began (the loop's clock)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -89,18 +93,30 @@ class SessionWatch:
         self._read_at = started  # what was committed before `started` has been seen
 
     async def _prune(self) -> None:
-        now = self._clock.monotonic()
-        if now - self._pruned_at < PRUNE_EVERY_S:
-            return
-        self._pruned_at = now
-        async with self._db.write() as conn:
-            await store.prune(conn, self._clock.now_ms() - KEEP_MS)
+        try:
+            async with self._db.write() as conn:
+                await store.prune(conn, self._clock.now_ms() - KEEP_MS)
+        except Exception:
+            log.warning("pruning the session changes failed", exc_info=True)
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(WATCH_INTERVAL_S)
-            try:
-                await self.poll()
-                await self._prune()
-            except Exception:
-                log.debug("the session watch's reading failed", exc_info=True)
+        loop = asyncio.get_running_loop()
+        self._last = loop.time()  # start() has just read
+        pruning: asyncio.Task[None] | None = None
+        try:
+            while True:
+                # At a fixed rate: the time a reading took does not add to the interval.
+                await asyncio.sleep(max(0.0, WATCH_INTERVAL_S - (loop.time() - self._last)))
+                self._last = loop.time()
+                try:
+                    await self.poll()
+                except Exception:
+                    log.debug("the session watch's reading failed", exc_info=True)
+                now = self._clock.monotonic()
+                if (pruning is None or pruning.done()) and now - self._pruned_at >= PRUNE_EVERY_S:
+                    # Apart: a write may wait for the database's lock, the readings must not.
+                    self._pruned_at = now
+                    pruning = asyncio.ensure_future(self._prune())
+        finally:
+            if pruning is not None:
+                pruning.cancel()
