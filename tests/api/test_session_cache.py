@@ -5,6 +5,7 @@ through the session watch (``core/session_watch.py``) where no doorbell arrives.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -282,3 +283,27 @@ async def test_a_node_that_may_have_missed_doorbells_forgets_every_session(api: 
         Doorbell(position=0, users=frozenset(), wake_all=True)
     )
     await api.error("GET", "/account/whoami", 401, "M_USER_LOCKED", user=alice)
+
+
+async def test_closing_a_node_waits_for_its_prune(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prune still waiting (for a lock, say) when the node closes is cancelled and awaited
+    before the database closes: no task of the watch is left behind holding a connection."""
+    started = asyncio.Event()
+
+    async def slow_prune(conn: object, before_ts: int) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(session_watch, "WATCH_INTERVAL_S", 0.01)
+    monkeypatch.setattr(session_watch.store, "prune", slow_prune)
+    svc = build_services(settings)
+    await svc.start()
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+    finally:
+        await asyncio.wait_for(svc.close(), 10)
+    me = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+    assert not [t for t in left if "_prune" in repr(t) or "_run" in repr(t)]

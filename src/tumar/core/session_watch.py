@@ -118,5 +118,9 @@ class SessionWatch:
                     self._pruned_at = now
                     pruning = asyncio.ensure_future(self._prune())
         finally:
-            if pruning is not None:
+            # Waited for: a prune left to unwind on its own would still hold a connection
+            # when the node closes its database.
+            if pruning is not None and not pruning.done():
                 pruning.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pruning
