@@ -50,7 +50,6 @@ class SessionWatch:
         self._after: int | None = None  # the last position read
         self._read_at = -math.inf
         self._pruned_at = -math.inf
-        self._last = 0.0  # when the last reading of the loop began (the loop's clock)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -101,13 +100,13 @@ class SessionWatch:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        self._last = loop.time()  # start() has just read
+        last = loop.time()  # when the last reading began: start() has just read
         pruning: asyncio.Task[None] | None = None
         try:
             while True:
                 # At a fixed rate: the time a reading took does not add to the interval.
-                await asyncio.sleep(max(0.0, WATCH_INTERVAL_S - (loop.time() - self._last)))
-                self._last = loop.time()
+                await asyncio.sleep(max(0.0, WATCH_INTERVAL_S - (loop.time() - last)))
+                last = loop.time()
                 try:
                     await self.poll()
                 except Exception:
