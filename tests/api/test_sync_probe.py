@@ -177,6 +177,40 @@ async def test_a_message_costs_no_position_or_relations_read(api: Api, services:
     assert not [s for s in seen if "event_relations" in s]
 
 
+async def test_the_opening_reads_the_key_counts(api: Api, services: Services) -> None:
+    """An incremental sync answers with the device's one-time key counts and unused fallback
+    keys, read by the opening; no statement of its own reads them. They change with uploads
+    and claims like the initial sync's (read separately)."""
+    alice, bob, room, since = await _pair(api)
+    await upload_device(api, bob, 3, fallback=True)
+    await api.send(alice, room, "hello")
+    with statements(services) as seen:
+        sync = await api.sync(bob, since)
+    assert sync["device_one_time_keys_count"]["signed_curve25519"] == 3
+    assert sync["device_unused_fallback_key_types"] == ["signed_curve25519"]
+    probe = [s for s in seen if all(table in s for table in QUIET)]
+    assert len(probe) == 1 and "e2e_one_time_keys" in probe[0]
+    assert not [s for s in seen if "e2e_one_time_keys" in s and s not in probe]
+    claim = {"one_time_keys": {bob.user_id: {bob.device_id: "signed_curve25519"}}}
+    for _ in range(4):  # three one-time keys, then the fallback key
+        await api.call("POST", "/keys/claim", user=alice, json=claim)
+    later = await api.sync(bob, sync["next_batch"])
+    initial = await api.sync(bob)
+    for answer in (later, initial):
+        assert answer["device_one_time_keys_count"]["signed_curve25519"] == 0
+        assert answer["device_unused_fallback_key_types"] == []
+
+
+async def test_the_opening_reads_no_keys_of_another_device(api: Api, services: Services) -> None:
+    alice, bob, _room, _since = await _pair(api)
+    await upload_device(api, alice, 2, fallback=True)
+    async with services.db.read() as conn:
+        opening = await sync_probe.open_window(conn, bob.user_id, bob.device_id, 0)
+        theirs = await sync_probe.open_window(conn, alice.user_id, alice.device_id, 0)
+    assert opening.key_counts == ({}, [])
+    assert theirs.key_counts == ({"signed_curve25519": 2}, ["signed_curve25519"])
+
+
 async def test_children_in_the_same_window_are_bundled(api: Api, services: Services) -> None:
     alice, bob, room, since = await _pair(api)
     parent = await api.send(alice, room, "first")

@@ -52,8 +52,10 @@ async def e2ee_sections(
     since: SyncToken | None,
     upto: int,
     kinds: Changed = EVERYTHING,
+    key_counts: tuple[dict[str, int], list[str]] | None = None,
 ) -> E2eeSections:
-    """``kinds``: which kinds have anything to read (``store/sync_probe.py``)."""
+    """``kinds``: which kinds have anything to read; ``key_counts``: the one-time key counts
+    when the sync's opening read them (``store/sync_probe.py``)."""
     acked = acknowledged_position(since) if since is not None else 0
     stale, messages, more = False, list[ToDeviceMessage](), False
     if kinds.to_device:
@@ -65,7 +67,9 @@ async def e2ee_sections(
         changed, left = delta.changed, delta.left
     else:
         changed, left = [], []
-    counts, fallback = await key_store.key_counts(conn, user_id, device_id)
+    if key_counts is None:
+        key_counts = await key_store.key_counts(conn, user_id, device_id)
+    counts, fallback = key_counts
     body = {
         "to_device": {
             "events": [

@@ -152,7 +152,8 @@ class SyncService:
             now = self._clock.now_ms()
             w = _Window(conn, req, after, upto, typing_now, now, changed, opening)
             body = await self._rooms_and_data(w)
-            e2ee = await e2ee_sections(conn, user, device, req.since, upto, w.changed)
+            keys = opening.key_counts if opening is not None else None
+            e2ee = await e2ee_sections(conn, user, device, req.since, upto, w.changed, keys)
         if w.hold.unsaved and self._gate is not None:
             # A newly withheld set (rare): stored before the token that names it goes out.
             async with self._db.write() as conn:

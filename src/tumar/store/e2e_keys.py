@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Select,
     bindparam,
@@ -23,6 +24,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Text
 
 from tumar.store.hot import HotQuery
 from tumar.store.json import dumps, loads
@@ -316,6 +321,50 @@ def _key_counts_query() -> Any:
     return union_all(otks, fallbacks)
 
 
+class _JsonRows(FunctionElement[str]):
+    """An aggregate: the group's rows as the text of a JSON array of arrays (``[]`` for
+    none)."""
+
+    type = Text()
+    name = "json_rows"
+    inherit_cache = True
+
+
+@compiles(_JsonRows, "sqlite")
+def _json_rows_sqlite(element: _JsonRows, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(_JsonRows, "postgresql")
+def _json_rows_postgresql(element: _JsonRows, compiler: SQLCompiler, **kw: Any) -> str:
+    cells = compiler.process(element.clauses, **kw)
+    return f"coalesce(json_agg(json_build_array({cells}))::text, '[]')"
+
+
+def key_counts_column() -> Any:
+    """The one-time key counts and unused fallback keys of the device (parameters
+    ``user_id`` and ``device_id``) as one value, for a statement that reads them beside
+    other things (the opening of an incremental ``/sync``, ``store/sync_probe.py``); read it
+    back with :func:`parse_key_counts`."""
+    rows = _key_counts_query().subquery("key_rows")
+    return select(_JsonRows(rows.c.algorithm, rows.c.n, rows.c.fallback)).scalar_subquery()
+
+
+def parse_key_counts(text: str) -> tuple[dict[str, int], list[str]]:
+    return _counts_of(orjson.loads(text))
+
+
+def _counts_of(rows: Iterable[Sequence[Any]]) -> tuple[dict[str, int], list[str]]:
+    counts: dict[str, int] = {}
+    unused: list[str] = []
+    for algorithm, n, is_fallback in rows:
+        if is_fallback:
+            unused.append(algorithm)
+        else:
+            counts[algorithm] = int(n)
+    return counts, sorted(unused)
+
+
 # Built once: /sync runs these for every request, and building a statement costs more than
 # running it on a small table.
 _KEY_COUNTS = HotQuery(_key_counts_query())
@@ -326,15 +375,7 @@ async def key_counts(
 ) -> tuple[dict[str, int], list[str]]:
     """One query for ``/sync``: unclaimed one-time keys per algorithm, and the algorithms
     whose fallback key is unused."""
-    counts: dict[str, int] = {}
-    unused: list[str] = []
-    rows = await _KEY_COUNTS.rows(conn, {"user_id": user_id, "device_id": device_id})
-    for algorithm, n, is_fallback in rows:
-        if is_fallback:
-            unused.append(algorithm)
-        else:
-            counts[algorithm] = int(n)
-    return counts, sorted(unused)
+    return _counts_of(await _KEY_COUNTS.rows(conn, {"user_id": user_id, "device_id": device_id}))
 
 
 async def cross_signing_keys_of(

@@ -2,7 +2,9 @@
 ends the window (the sync's first read, so its snapshot), and tells which of the per-user
 kinds that are usually empty have anything in (after, P]: account data, to-device messages,
 presence, and device-list changes. Only the kinds that do are then read; in the common case
-(a woken long-poll about a new message) that is one statement instead of five.
+(a woken long-poll about a new message) that is one statement instead of five. It also reads
+the device's one-time key counts, which every sync answers with (one round trip fewer on
+PostgreSQL).
 
 The same statement lists the user's memberships, one row each, and says for each joined room
 whether it has events and receipts in (after, P]: the sync then reads the timelines and
@@ -34,7 +36,7 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
 
 from tumar.store.db import POSITION
-from tumar.store.e2e_keys import membership_moves
+from tumar.store.e2e_keys import key_counts_column, membership_moves, parse_key_counts
 from tumar.store.events import Membership
 from tumar.store.hot import HotQuery
 from tumar.store.presence import room_mates_query
@@ -122,6 +124,7 @@ _FLAGS = _upto_is_position(
         or_(_changed_in_window(device_list_changes), membership_moves().exists()).label(
             "device_lists"
         ),
+        key_counts_column().label("keys"),
     )
 ).subquery("probe")
 
@@ -190,6 +193,7 @@ class Opening:
     with_events: frozenset[str]  # joined rooms with events in (after, P]
     with_receipts: frozenset[str]  # joined rooms with receipts in (after, P]
     read_versions: dict[str, int]  # of the user's read receipts, in those two kinds of rooms
+    key_counts: tuple[dict[str, int], list[str]]  # of the device (``e2e_keys.key_counts``)
 
 
 async def open_window(conn: AsyncConnection, user_id: str, device_id: str, after: int) -> Opening:
@@ -213,4 +217,5 @@ async def open_window(conn: AsyncConnection, user_id: str, device_id: str, after
         frozenset(r.room_id for r in found if r.has_events),
         frozenset(r.room_id for r in found if r.has_receipts),
         {r.room_id: int(r.read_version) for r in found if r.read_version is not None},
+        parse_key_counts(first.keys),
     )
