@@ -1,4 +1,4 @@
-"""Sync cases found in review: filtered timelines, profile changes, and a write that lands
+"""Sync cases found in review: filtered timelines, profile changes, and writes that land
 between the reads of one sync."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
 from tests.support.harness import Api, q
 from tumar.core import sync as sync_module
@@ -85,9 +86,48 @@ async def test_kick_between_the_reads_of_one_sync_loses_nothing(
     first = await api.sync(bob, token)
     monkeypatch.setattr(sync_module.event_store, "room_timeline", original)
     assert kicked
-    # The sync read one snapshot: bob was still joined, and the message is there.
+    # The sync read up to its position: bob was still joined, and the message is there.
     timeline = first["rooms"]["join"][room]["timeline"]["events"]
     assert message in [e["event_id"] for e in timeline]
     second = await api.sync(bob, first["next_batch"])
     left = second["rooms"]["leave"][room]["timeline"]["events"]
     assert left[-1]["content"]["membership"] == "leave"
+
+
+async def test_an_incremental_sync_reads_up_to_its_position_without_a_transaction(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL an incremental sync reads outside a transaction (an initial one in
+    one); a message committed between its first read and its timeline read comes in the next
+    sync, once. SQLite reads in a snapshot either way."""
+    assert api.services is not None
+    alice = await api.register("alice")
+    bob = await api.register("bob")
+    room = await api.create_room(alice, invite=[bob.user_id])
+    await api.join(bob, room)
+    in_transaction: dict[str, set[bool]] = {"initial": set(), "incremental": set()}
+    original = event_store.room_timeline
+    late: list[str] = []
+    interfere = False
+
+    async def send_between(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        adapter = conn.sync_connection.connection.dbapi_connection
+        if isinstance(adapter, AsyncAdapt_asyncpg_connection):
+            phase = "incremental" if interfere or late else "initial"
+            in_transaction[phase].add(adapter._transaction is not None)
+        if interfere and not late:
+            late.append(await api.send(alice, room, "between the reads"))
+        return await original(conn, *args, **kwargs)
+
+    monkeypatch.setattr(sync_module.event_store, "room_timeline", send_between)
+    token = (await api.sync(bob))["next_batch"]
+    message = await api.send(alice, room, "before")
+    interfere = True
+    first = await api.sync(bob, token)
+    interfere = False
+    ids = [e["event_id"] for e in first["rooms"]["join"][room]["timeline"]["events"]]
+    assert ids == [message]
+    second = await api.sync(bob, first["next_batch"])
+    assert [e["event_id"] for e in second["rooms"]["join"][room]["timeline"]["events"]] == late
+    if not api.services.db.is_sqlite:
+        assert in_transaction == {"initial": {True}, "incremental": {False}}

@@ -1,7 +1,7 @@
 """The end-to-end encryption sections of ``/sync``: ``to_device``, ``device_lists``,
 ``device_one_time_keys_count`` and ``device_unused_fallback_key_types``.
 
-Read inside the sync's snapshot, up to its position P. To-device messages are given at most
+Read up to the sync's position P (``core/sync.py``). To-device messages are given at most
 ``TO_DEVICE_LIMIT`` at a time; when more are waiting, the sync token carries the position of
 the last one delivered, so the next sync acknowledges exactly what was delivered.
 """
