@@ -131,3 +131,56 @@ async def test_an_incremental_sync_reads_up_to_its_position_without_a_transactio
     assert [e["event_id"] for e in second["rooms"]["join"][room]["timeline"]["events"]] == late
     if not api.services.db.is_sqlite:
         assert in_transaction == {"initial": {True}, "incremental": {False}}
+
+
+async def test_writes_between_the_reads_of_one_sync_come_once_in_the_next(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """To-device messages, account data and receipts written after a sync's first read (at
+    positions above its P) are not read by it, though it reads each kind, and come in the next
+    sync exactly once; the token acknowledges only what was delivered."""
+    alice = await api.register("alice")
+    bob = await api.register("bob")
+    room = await api.create_room(alice, invite=[bob.user_id])
+    await api.join(bob, room)
+    token = (await api.sync(bob))["next_batch"]
+    message = await api.send(alice, room, "hello")
+
+    async def write(tag: str) -> None:
+        messages = {bob.user_id: {bob.device_id: {"n": tag}}}
+        path = f"/sendToDevice/m.test/{tag}"
+        await api.call("PUT", path, user=alice, json={"messages": messages})
+        path = f"/user/{q(bob.user_id)}/account_data/org.example.{tag}"
+        await api.call("PUT", path, user=bob, json={"n": tag})
+
+    await write("before")
+    original = sync_module.sync_probe.open_window
+    between: list[str] = []
+
+    async def write_after_opening(*args: Any, **kwargs: Any) -> Any:
+        opening = await original(*args, **kwargs)
+        if not between:
+            await write("between")
+            await api.call("POST", f"/rooms/{q(room)}/receipt/m.read/{q(message)}", user=alice)
+            between.append("done")
+        return opening
+
+    monkeypatch.setattr(sync_module.sync_probe, "open_window", write_after_opening)
+    first = await api.sync(bob, token)
+    second = await api.sync(bob, first["next_batch"])
+    third = await api.sync(bob, second["next_batch"])
+
+    def seen(sync: dict[str, Any]) -> tuple[list[Any], list[str], bool]:
+        joined = sync["rooms"]["join"].get(room, {})
+        receipts = [
+            e for e in joined.get("ephemeral", {}).get("events", []) if e["type"] == "m.receipt"
+        ]
+        return (
+            [m["content"]["n"] for m in sync["to_device"]["events"]],
+            [e["type"] for e in sync["account_data"]["events"] if e["type"].startswith("org.")],
+            bool(receipts),
+        )
+
+    assert seen(first) == (["before"], ["org.example.before"], False)
+    assert seen(second) == (["between"], ["org.example.between"], True)
+    assert seen(third) == ([], [], False)

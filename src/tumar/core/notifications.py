@@ -125,7 +125,11 @@ class NotificationCounter:
         need_join: bool = False,
         member_pos: Mapping[str, int] | None = None,
         read_versions: Mapping[str, int] | None = None,
+        upto: int = 2**62,
     ) -> dict[str, ReadState]:
+        """``upto``: the position the caller reads up to. A sync's memberships are as of its
+        position, which a statement without a snapshot may no longer see as current
+        (``core/sync.py``): the stay they belong to is found up to there."""
         receipts = await self._own_receipts(conn, user_id, room_ids, read_versions or {})
         if member_pos is None:
             member_pos = {
@@ -144,7 +148,7 @@ class NotificationCounter:
                 if seen is not None and seen[0] == membership:
                     joined = seen[1]
                 else:
-                    stay = await event_store.last_stay(conn, room_id, user_id, 2**62)
+                    stay = await event_store.last_stay(conn, room_id, user_id, upto)
                     joined = stay[0] if stay is not None else 0
                     if len(self._joins) >= CACHE_SIZE:
                         self._joins.clear()
@@ -173,6 +177,10 @@ class NotificationCounter:
                 self._receipts.move_to_end((user_id, room_id))
             else:
                 unknown.append(room_id)
+        # Not bounded by the sync's position: a receipt moves forward in place, so a bound
+        # would lose it. What is read may be newer than ``version`` (a sync without a
+        # snapshot), which is safe because receipts are never deleted: versions only grow, and
+        # an opening that names this version again is older than what is kept for it.
         floors: dict[str, int] = {}
         threads: dict[str, dict[str, int]] = {r: {} for r in unknown}
         for r in await push_store.read_receipts(conn, user_id, unknown):
@@ -210,7 +218,7 @@ class NotificationCounter:
             return {}
         rules = await self._rules.user_rules(conn, user_id)
         states = await self._read_states(
-            conn, user_id, room_ids, member_pos=member_pos, read_versions=read_versions
+            conn, user_id, room_ids, member_pos=member_pos, read_versions=read_versions, upto=upto
         )
         out: dict[str, RoomUnread] = {}
         for room_id in room_ids:

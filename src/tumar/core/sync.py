@@ -7,12 +7,14 @@ An initial sync reads in one snapshot. An incremental sync needs none: its first
 reads P together with the user's memberships (``store/sync_probe.py``), and every later read
 of what happened in the window is bounded by P. Commits happen in position order (the
 counter's row lock is held to commit), so a statement that starts after P was read sees every
-write at or below P, whatever else committed since. What such a sync reads that has no
-position (the device policy behind conditional access, the push rules and read receipts
-behind unread counts, the member counts of a room summary, an event's redaction) may then
-be a moment newer than P; each is answered afresh by the next sync that shows the room. On
-PostgreSQL that saves the BEGIN and ROLLBACK, two of the three round trips of a sync woken
-by a message; SQLite reads in a snapshot either way (it costs no round trip there).
+write at or below P, whatever else committed since. What such a sync reads as it is now
+may be a moment newer than P: the labels, session and device behind conditional access,
+forgotten rooms, the current room-mates that filter presence and device lists, the push
+rules, read receipts and room facts behind unread counts, a room summary's member counts, an
+event's redaction. The change behind each is at a position after P, so the next sync's window
+holds it and answers afresh. On PostgreSQL that saves the BEGIN and ROLLBACK, two of the four
+round trips of a sync woken by a message; SQLite reads in a snapshot either way (it costs no
+round trip there).
 """
 
 from __future__ import annotations

@@ -140,8 +140,10 @@ class Database:
         the rest goes to the thread (``store/sqlite_driver.py``); known long reads (reports,
         exports, searches) should not ask.
 
-        ``snapshot=False``: a block of one statement (or of statements that need not agree
-        with each other), such as the access-token lookup of every request. On PostgreSQL it
+        ``snapshot=False``: a block of one statement, or of statements that need not agree
+        with each other or agree through stream positions (an incremental ``/sync``, which
+        bounds its reads by the position its first statement read), such as the access-token
+        lookup of every request. On PostgreSQL it
         runs without a transaction (autocommit: each statement sees what was committed when
         it started), which saves the BEGIN and the ROLLBACK, two of its three round trips.
         SQLite is unchanged: its snapshot costs no round trip."""
@@ -196,7 +198,13 @@ class Database:
             )
 
     async def allocate_positions(self, conn: AsyncConnection, count: int = 1) -> int:
-        """Reserve ``count`` stream positions; returns the last. Hold time: until commit."""
+        """Reserve ``count`` stream positions; returns the last. Hold time: until commit.
+
+        Every row at a position must be written in the transaction that reserved it: commits
+        then happen in position order, and a reader that sees position P sees every write at
+        or below P. An incremental ``/sync`` reads without a snapshot on that promise
+        (``core/sync.py``); a writer that reserved positions in one transaction and wrote
+        their rows in another would make it skip rows, on PostgreSQL only."""
         result = await conn.execute(_ALLOCATE, {"count": count})
         return int(result.scalar_one())
 

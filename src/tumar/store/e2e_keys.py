@@ -330,6 +330,11 @@ class _JsonRows(FunctionElement[str]):
     inherit_cache = True
 
 
+@compiles(_JsonRows)
+def _json_rows_other(element: _JsonRows, compiler: SQLCompiler, **kw: Any) -> str:
+    raise NotImplementedError(f"json_rows on {compiler.dialect.name}: SQLite and PostgreSQL only")
+
+
 @compiles(_JsonRows, "sqlite")
 def _json_rows_sqlite(element: _JsonRows, compiler: SQLCompiler, **kw: Any) -> str:
     return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"

@@ -1,10 +1,10 @@
 """One statement that opens an incremental ``/sync``: it reads the stream position P that
-ends the window (the sync's first read; every later one is bounded by P), and tells which of
-the per-user kinds that are usually empty have anything in (after, P]: account data,
-to-device messages, presence, and device-list changes. Only the kinds that do are then read;
-in the common case (a woken long-poll about a new message) that is one statement instead of
-five. It also reads the device's one-time key counts, which every sync answers with (one
-round trip fewer on PostgreSQL).
+ends the window (the sync's first read; every later read of the window is bounded by P,
+``core/sync.py``), and tells which of the per-user kinds that are usually empty have
+anything in (after, P]: account data, to-device messages, presence, and device-list
+changes. Only the kinds that do are then read; in the common case (a woken long-poll about a
+new message) that is one statement instead of five. It also reads the device's one-time
+key counts, which every sync answers with (one round trip fewer on PostgreSQL).
 
 The same statement lists the user's memberships, one row each, and says for each joined room
 whether it has events and receipts in (after, P]: the sync then reads the timelines and
