@@ -405,10 +405,13 @@ class Settings(BaseSettings):
     session_cache_seconds: float | None = Field(None, ge=0, le=300)
     """How long a node keeps what it read of an access token (owner, device, suspended), so a
     request does not read the database to authenticate (0: read every time). Empty (the
-    default): 300 s. A logout, device deletion, deactivation or suspension drops the entries
-    at once on the node that answered it and, through the bus, on the others; every node also
-    reads the table of such changes each second (``core/session_watch.py``), which covers a
-    doorbell lost on its way through Redis and a command-line process: a revoked token works
+    default): 300 s on one node, 0 with ``redis_url`` (several nodes). A logout, device
+    deletion, deactivation or suspension drops the entries at once on the node that answered
+    it; other nodes learn of it through the bus, which delivers after the commit and may come
+    after the next request there, so with several nodes a cached token could still work for a
+    moment after its logout elsewhere. Every node also reads the table of such changes each
+    second (``core/session_watch.py``), which covers a doorbell lost on its way through Redis
+    and a command-line process: with a positive value on several nodes, a revoked token works
     nowhere a second after its commit when the nodes keep up, and never more than 3 s after
     (a node whose last reading began longer ago, or that has lost Redis, does not use its
     cache)."""
@@ -417,7 +420,7 @@ class Settings(BaseSettings):
     def effective_session_cache_seconds(self) -> float:
         if self.session_cache_seconds is not None:
             return self.session_cache_seconds
-        return 300.0
+        return 0.0 if self.redis_url else 300.0
 
     # ---- operations: health, metrics, logs, graceful drain (issue 9; docs/deploy.md) ----
 
