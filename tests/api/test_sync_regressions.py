@@ -3,12 +3,13 @@ between the reads of one sync."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
-from tests.support.harness import Api, q
+from tests.support.harness import Api, User, q
 from tumar.core import sync as sync_module
 from tumar.core.requester import Requester
 from tumar.store import events as event_store
@@ -56,35 +57,50 @@ async def test_display_name_change_is_not_a_rejoin(api: Api) -> None:
     assert later["state"]["events"] == []
 
 
-async def test_kick_between_the_reads_of_one_sync_loses_nothing(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert api.services is not None
+async def _pair(api: Api) -> tuple[User, User, str]:
+    """Alice and Bob in a room of Alice's."""
     alice = await api.register("alice")
     bob = await api.register("bob")
     room = await api.create_room(alice, invite=[bob.user_id])
     await api.join(bob, room)
+    return alice, bob, room
+
+
+def _after_the_opening(
+    monkeypatch: pytest.MonkeyPatch, action: Callable[[], Awaitable[None]]
+) -> list[bool]:
+    """Run ``action`` once, right after the next incremental sync's first read
+    (``store/sync_probe.py``) and before its others; the list gets ``True`` when it ran."""
+    original = sync_module.sync_probe.open_window
+    ran: list[bool] = []
+
+    async def then_act(*args: Any, **kwargs: Any) -> Any:
+        opening = await original(*args, **kwargs)
+        if not ran:
+            ran.append(True)
+            await action()
+        return opening
+
+    monkeypatch.setattr(sync_module.sync_probe, "open_window", then_act)
+    return ran
+
+
+async def test_kick_between_the_reads_of_one_sync_loses_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert api.services is not None
+    membership = api.services.membership
+    alice, bob, room = await _pair(api)
     token = (await api.sync(bob))["next_batch"]
     message = await api.send(alice, room, "while bob is here")
 
-    # The sync's first read (store/sync_probe.py) finds bob joined; the kick comes before the
-    # next one, the room's timeline.
-    original = event_store.room_timeline
-    kicked = False
+    # The sync's first read finds bob joined; the kick comes before the next one.
+    async def kick() -> None:
+        kicker = Requester(alice.user_id, alice.device_id)
+        await membership.do_membership(kicker, room, "leave", target=bob.user_id)
 
-    async def kick_first(*args: Any, **kwargs: Any) -> Any:
-        nonlocal kicked
-        if not kicked:
-            kicked = True
-            assert api.services is not None
-            await api.services.membership.do_membership(
-                Requester(alice.user_id, alice.device_id), room, "leave", target=bob.user_id
-            )
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(sync_module.event_store, "room_timeline", kick_first)
+    kicked = _after_the_opening(monkeypatch, kick)
     first = await api.sync(bob, token)
-    monkeypatch.setattr(sync_module.event_store, "room_timeline", original)
     assert kicked
     # The sync read up to its position: bob was still joined, and the message is there.
     timeline = first["rooms"]["join"][room]["timeline"]["events"]
@@ -101,36 +117,33 @@ async def test_an_incremental_sync_reads_up_to_its_position_without_a_transactio
     one); a message committed between its first read and its timeline read comes in the next
     sync, once. SQLite reads in a snapshot either way."""
     assert api.services is not None
-    alice = await api.register("alice")
-    bob = await api.register("bob")
-    room = await api.create_room(alice, invite=[bob.user_id])
-    await api.join(bob, room)
-    in_transaction: dict[str, set[bool]] = {"initial": set(), "incremental": set()}
+    alice, bob, room = await _pair(api)
+    in_transaction: list[bool] = []  # per timeline read, on PostgreSQL
     original = event_store.room_timeline
-    late: list[str] = []
-    interfere = False
 
-    async def send_between(conn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def note_transaction(conn: Any, *args: Any, **kwargs: Any) -> Any:
         adapter = conn.sync_connection.connection.dbapi_connection
         if isinstance(adapter, AsyncAdapt_asyncpg_connection):
-            phase = "incremental" if interfere or late else "initial"
-            in_transaction[phase].add(adapter._transaction is not None)
-        if interfere and not late:
-            late.append(await api.send(alice, room, "between the reads"))
+            in_transaction.append(adapter._transaction is not None)
         return await original(conn, *args, **kwargs)
 
-    monkeypatch.setattr(sync_module.event_store, "room_timeline", send_between)
+    monkeypatch.setattr(sync_module.event_store, "room_timeline", note_transaction)
     token = (await api.sync(bob))["next_batch"]
+    initial, in_transaction[:] = set(in_transaction), []
     message = await api.send(alice, room, "before")
-    interfere = True
+    late: list[str] = []
+
+    async def send() -> None:
+        late.append(await api.send(alice, room, "between the reads"))
+
+    _after_the_opening(monkeypatch, send)
     first = await api.sync(bob, token)
-    interfere = False
     ids = [e["event_id"] for e in first["rooms"]["join"][room]["timeline"]["events"]]
-    assert ids == [message]
+    assert ids == [message] and len(late) == 1
     second = await api.sync(bob, first["next_batch"])
     assert [e["event_id"] for e in second["rooms"]["join"][room]["timeline"]["events"]] == late
     if not api.services.db.is_sqlite:
-        assert in_transaction == {"initial": {True}, "incremental": {False}}
+        assert (initial, set(in_transaction)) == ({True}, {False})
 
 
 async def test_writes_between_the_reads_of_one_sync_come_once_in_the_next(
@@ -139,10 +152,7 @@ async def test_writes_between_the_reads_of_one_sync_come_once_in_the_next(
     """To-device messages, account data and receipts written after a sync's first read (at
     positions above its P) are not read by it, though it reads each kind, and come in the next
     sync exactly once; the token acknowledges only what was delivered."""
-    alice = await api.register("alice")
-    bob = await api.register("bob")
-    room = await api.create_room(alice, invite=[bob.user_id])
-    await api.join(bob, room)
+    alice, bob, room = await _pair(api)
     token = (await api.sync(bob))["next_batch"]
     message = await api.send(alice, room, "hello")
 
@@ -153,19 +163,12 @@ async def test_writes_between_the_reads_of_one_sync_come_once_in_the_next(
         path = f"/user/{q(bob.user_id)}/account_data/org.example.{tag}"
         await api.call("PUT", path, user=bob, json={"n": tag})
 
+    async def write_between() -> None:
+        await write("between")
+        await api.call("POST", f"/rooms/{q(room)}/receipt/m.read/{q(message)}", user=alice)
+
     await write("before")
-    original = sync_module.sync_probe.open_window
-    between: list[str] = []
-
-    async def write_after_opening(*args: Any, **kwargs: Any) -> Any:
-        opening = await original(*args, **kwargs)
-        if not between:
-            await write("between")
-            await api.call("POST", f"/rooms/{q(room)}/receipt/m.read/{q(message)}", user=alice)
-            between.append("done")
-        return opening
-
-    monkeypatch.setattr(sync_module.sync_probe, "open_window", write_after_opening)
+    _after_the_opening(monkeypatch, write_between)
     first = await api.sync(bob, token)
     second = await api.sync(bob, first["next_batch"])
     third = await api.sync(bob, second["next_batch"])

@@ -140,12 +140,12 @@ class Database:
         the rest goes to the thread (``store/sqlite_driver.py``); known long reads (reports,
         exports, searches) should not ask.
 
-        ``snapshot=False``: a block of one statement, or of statements that need not agree
-        with each other or agree through stream positions (an incremental ``/sync``, which
-        bounds its reads by the position its first statement read), such as the access-token
-        lookup of every request. On PostgreSQL it
-        runs without a transaction (autocommit: each statement sees what was committed when
-        it started), which saves the BEGIN and the ROLLBACK, two of its three round trips.
+        ``snapshot=False``: a block of one statement (the access-token lookup of every
+        request), or of statements that need not agree with each other or agree through
+        stream positions (an incremental ``/sync``, which bounds its reads by the position its
+        first statement read). On PostgreSQL it runs without a transaction (autocommit: each
+        statement sees what was committed when it started), which saves the BEGIN and the
+        ROLLBACK.
         SQLite is unchanged: its snapshot costs no round trip."""
         async with self._checkout() as conn:
             conn.info[OPENER] = self.opener

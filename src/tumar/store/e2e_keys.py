@@ -378,8 +378,8 @@ _KEY_COUNTS = HotQuery(_key_counts_query())
 async def key_counts(
     conn: AsyncConnection, user_id: str, device_id: str
 ) -> tuple[dict[str, int], list[str]]:
-    """One query for ``/sync``: unclaimed one-time keys per algorithm, and the algorithms
-    whose fallback key is unused."""
+    """One query for an initial ``/sync`` (an incremental one reads them in its opening):
+    unclaimed one-time keys per algorithm, and the algorithms whose fallback key is unused."""
     return _counts_of(await _KEY_COUNTS.rows(conn, {"user_id": user_id, "device_id": device_id}))
 
 
